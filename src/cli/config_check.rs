@@ -1,0 +1,86 @@
+//! `intake config check`: validate a config file and show what it means.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use intake::config::Settings;
+use serde_json::json;
+
+use super::{Context, bad_input};
+
+/// Work with the station configuration.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigCmd {
+    #[command(subcommand)]
+    command: ConfigSub,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigSub {
+    /// Validate a config (PATH, else --config, else the embedded default) and summarise it.
+    Check {
+        path: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the embedded default config, to start a station's own file from.
+    Default,
+}
+
+impl ConfigCmd {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        match self.command {
+            ConfigSub::Default => {
+                print!("{}", intake::config::EMBEDDED_CONFIG);
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigSub::Check { path, json } => {
+                let s = match path {
+                    Some(p) => Settings::load(Some(&p)).map_err(bad_input)?,
+                    None => ctx.settings()?,
+                };
+                let served: Vec<String> = s
+                    .policy
+                    .destinations
+                    .served
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect();
+                if json {
+                    let out = json!({
+                        "ok": true,
+                        "source": s.source.describe(),
+                        "station_id": s.station_id,
+                        "data_dir": s.data_dir,
+                        "max_weight_lb": s.policy.limits.max_weight.lb(),
+                        "max_side_in": s.policy.limits.max_side.inches(),
+                        "served": served,
+                        "rate_card_version": s.policy.card.version,
+                        "rate_card": s.rate_card_source.describe(),
+                    });
+                    println!("{out}");
+                } else {
+                    println!("{}: ok", s.source.describe());
+                    println!(
+                        "  station {} · data in {}",
+                        s.station_id,
+                        s.data_dir.display()
+                    );
+                    println!(
+                        "  limits: {} and {} (exactly at the limit is accepted)",
+                        s.policy.limits.max_weight, s.policy.limits.max_side
+                    );
+                    println!("  served: {}", served.join(" "));
+                    println!(
+                        "  rate card {} from {}",
+                        s.policy.card.version,
+                        s.rate_card_source.describe()
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `intake manifest import`: load pre-advised orders from a CSV file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use intake::manifest::parse_csv;
+use serde_json::json;
+
+use super::{Context, bad_input};
+
+/// Pre-advised orders (the manifest).
+#[derive(Debug, Args)]
+pub(crate) struct Manifest {
+    #[command(subcommand)]
+    command: ManifestSub,
+}
+
+#[derive(Debug, Subcommand)]
+enum ManifestSub {
+    /// Load a manifest CSV into the store. Malformed rows are reported by line and skipped
+    /// (exit 2 after loading the rest); importing the same file again changes nothing.
+    Import {
+        file: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Manifest {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        let ManifestSub::Import { file, json } = self.command;
+        let settings = ctx.settings()?;
+        let data = std::fs::read(&file)
+            .with_context(|| format!("cannot read manifest {}", file.display()))
+            .map_err(bad_input)?;
+        let parsed = parse_csv(&data, &settings.waybill)
+            .with_context(|| format!("manifest {}", file.display()))
+            .map_err(bad_input)?;
+        let mut store = ctx.store(&settings)?;
+        let counts = store.import_manifest(
+            &parsed.entries,
+            &file.display().to_string(),
+            jiff::Timestamp::now(),
+        )?;
+        for r in &parsed.rejected {
+            eprintln!("{}:{}: skipped: {}", file.display(), r.line, r.message);
+        }
+        if json {
+            let out = json!({
+                "file": file,
+                "inserted": counts.inserted,
+                "updated": counts.updated,
+                "unchanged": counts.unchanged,
+                "rejected": parsed.rejected,
+            });
+            println!("{out}");
+        } else {
+            println!(
+                "{}: {} new, {} updated, {} unchanged, {} skipped",
+                file.display(),
+                counts.inserted,
+                counts.updated,
+                counts.unchanged,
+                parsed.rejected.len()
+            );
+        }
+        Ok(if parsed.rejected.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        })
+    }
+}

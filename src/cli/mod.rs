@@ -1,0 +1,95 @@
+//! Command-line interface: argument parsing and one module per subcommand. Everything that
+//! decides lives in the library; these modules load config, call it and print.
+
+mod config_check;
+mod manifest;
+mod quote;
+mod scans;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use intake::config::Settings;
+use intake::store::Store;
+
+/// The intake station: weigh, measure, read the label, judge, store, sync.
+#[derive(Debug, Parser)]
+#[command(name = "intake", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Station config file (TOML). Without it the embedded default is used:
+    /// simulated devices, data in ./data.
+    #[arg(long, global = true, env = "INTAKE_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Quote(quote::Quote),
+    Manifest(manifest::Manifest),
+    Scans(scans::Scans),
+    Config(config_check::ConfigCmd),
+}
+
+impl Cli {
+    pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
+        let ctx = Context {
+            config: self.config,
+        };
+        match self.command {
+            Command::Quote(c) => c.run(&ctx),
+            Command::Manifest(c) => c.run(&ctx),
+            Command::Scans(c) => c.run(&ctx),
+            Command::Config(c) => c.run(&ctx),
+        }
+    }
+}
+
+/// What every subcommand may need.
+pub(crate) struct Context {
+    config: Option<PathBuf>,
+}
+
+impl Context {
+    /// The validated settings; a bad config is bad input.
+    pub(crate) fn settings(&self) -> anyhow::Result<Settings> {
+        Settings::load(self.config.as_deref()).map_err(bad_input)
+    }
+
+    /// Opens the store named by the settings.
+    pub(crate) fn store(&self, s: &Settings) -> anyhow::Result<Store> {
+        Ok(Store::open(&s.db_path())?)
+    }
+}
+
+/// Marks an error as the user's input being wrong: exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub(crate) struct BadInput(#[from] anyhow::Error);
+
+pub(crate) fn bad_input<E: Into<anyhow::Error>>(e: E) -> anyhow::Error {
+    BadInput(e.into()).into()
+}
+
+/// Logs to stderr: warnings by default, more with -v; RUST_LOG overrides.
+pub(crate) fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,420 @@
+//! Station configuration: raw serde structs read from TOML, then one conversion into
+//! validated [`Settings`]. After that nothing re-validates. A bad key names the file, the key
+//! and the fix.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::country::Country;
+use crate::judge::Policy;
+use crate::pricing::RateCard;
+use crate::quantity::{Length, Mass, Money};
+use crate::rules::{Destinations, Limits};
+use crate::waybill::{CarrierPattern, WaybillRules};
+
+/// The default configuration, built into the binary.
+pub const EMBEDDED_CONFIG: &str = include_str!("../config/station.toml");
+/// Files the embedded configuration names, built in alongside it.
+const EMBEDDED_FILES: [(&str, &str); 2] = [
+    ("rates.toml", include_str!("../config/rates.toml")),
+    (
+        "manifest-sample.csv",
+        include_str!("../config/manifest-sample.csv"),
+    ),
+];
+
+/// Where a configuration (or a file it names) comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Built into the binary, by name.
+    Embedded(&'static str),
+    /// A file on disk.
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Embedded(name) => format!("(embedded) {name}"),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// Reads the whole file.
+    pub fn read(&self) -> Result<Vec<u8>, std::io::Error> {
+        match self {
+            Source::Embedded(name) => EMBEDDED_FILES
+                .iter()
+                .chain(std::iter::once(&("station.toml", EMBEDDED_CONFIG)))
+                .find(|(n, _)| n == name)
+                .map(|(_, text)| text.as_bytes().to_vec())
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, *name)),
+            Source::File(p) => std::fs::read(p),
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read config file {file}: {source}; check the path, or leave out --config to run on the embedded default"
+    )]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    station: RawStation,
+    limits: RawLimits,
+    destinations: RawDestinations,
+    pricing: RawPricing,
+    #[serde(default)]
+    waybill: RawWaybill,
+    #[serde(default)]
+    manifest: RawManifest,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStation {
+    id: String,
+    data_dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_weight: String,
+    max_side: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestinations {
+    served: Vec<String>,
+    #[serde(default)]
+    consignee_id_required: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPricing {
+    rate_card: String,
+    reprice_tolerance_cents: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWaybill {
+    #[serde(default)]
+    patterns: Vec<RawPattern>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPattern {
+    name: String,
+    regex: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    preload: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: Source,
+    pub station_id: String,
+    pub data_dir: PathBuf,
+    pub policy: Policy,
+    pub waybill: WaybillRules,
+    pub rate_card_source: Source,
+    pub manifest_preload: Option<Source>,
+}
+
+impl Settings {
+    /// Loads `path`, or the embedded default when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let source = match path {
+            Some(p) => Source::File(p.to_path_buf()),
+            None => Source::Embedded("station.toml"),
+        };
+        let bytes = source.read().map_err(|e| ConfigError::Read {
+            file: source.describe(),
+            source: e,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| ConfigError::Syntax {
+            file: source.describe(),
+            message: "is not UTF-8 text".into(),
+        })?;
+        Settings::from_toml(&text, source)
+    }
+
+    /// Validates configuration text that came from `source`.
+    pub fn from_toml(text: &str, source: Source) -> Result<Settings, ConfigError> {
+        let file = source.describe();
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.clone(),
+            message: toml_error_line(text, &e),
+        })?;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            file: file.clone(),
+            key: key.to_owned(),
+            message,
+        };
+
+        let station_id = raw.station.id.trim().to_owned();
+        if station_id.is_empty()
+            || !station_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "station.id",
+                format!(
+                    "\"{}\" must be letters, digits, '-' or '_' (it names this station at head office)",
+                    raw.station.id
+                ),
+            ));
+        }
+        if raw.station.data_dir.trim().is_empty() {
+            return Err(invalid("station.data_dir", "must name a directory".into()));
+        }
+
+        let limits = Limits {
+            max_weight: raw
+                .limits
+                .max_weight
+                .parse::<Mass>()
+                .map_err(|e| invalid("limits.max_weight", e.to_string()))?,
+            max_side: raw
+                .limits
+                .max_side
+                .parse::<Length>()
+                .map_err(|e| invalid("limits.max_side", e.to_string()))?,
+        };
+        if limits.max_weight == Mass::ZERO || limits.max_side == Length::ZERO {
+            return Err(invalid("limits", "limits must be above zero".into()));
+        }
+
+        let countries = |key: &str, codes: &[String]| -> Result<BTreeSet<Country>, ConfigError> {
+            codes
+                .iter()
+                .map(|c| {
+                    c.parse::<Country>()
+                        .map_err(|e| invalid(key, e.to_string()))
+                })
+                .collect()
+        };
+        let destinations = Destinations {
+            served: countries("destinations.served", &raw.destinations.served)?,
+            consignee_id_required: countries(
+                "destinations.consignee_id_required",
+                &raw.destinations.consignee_id_required,
+            )?,
+        };
+        if destinations.served.is_empty() {
+            return Err(invalid(
+                "destinations.served",
+                "lists no destination; add at least one ISO code like \"JP\"".into(),
+            ));
+        }
+
+        if raw.pricing.reprice_tolerance_cents < 0 {
+            return Err(invalid(
+                "pricing.reprice_tolerance_cents",
+                "cannot be negative; 0 reprices every difference".into(),
+            ));
+        }
+        let rate_card_source = resolve(&source, &raw.pricing.rate_card);
+        let card_bytes = rate_card_source.read().map_err(|e| {
+            invalid(
+                "pricing.rate_card",
+                format!("cannot read {}: {e}", rate_card_source.describe()),
+            )
+        })?;
+        let card = RateCard::from_toml(&String::from_utf8_lossy(&card_bytes)).map_err(|e| {
+            invalid(
+                "pricing.rate_card",
+                format!("{}: {e}", rate_card_source.describe()),
+            )
+        })?;
+        let unpriced: Vec<String> = destinations
+            .served
+            .iter()
+            .filter(|c| !card.rates.contains_key(c))
+            .map(Country::to_string)
+            .collect();
+        if !unpriced.is_empty() {
+            return Err(invalid(
+                "pricing.rate_card",
+                format!(
+                    "{} has no rate for served destination(s) {}; add them to the card or remove them from destinations.served",
+                    rate_card_source.describe(),
+                    unpriced.join(", ")
+                ),
+            ));
+        }
+
+        let mut patterns = Vec::new();
+        for (i, p) in raw.waybill.patterns.into_iter().enumerate() {
+            let key = format!("waybill.patterns[{i}].regex");
+            if !p.regex.starts_with('^') || !p.regex.ends_with('$') {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "\"{}\" must be anchored with ^ and $ so it matches a whole waybill",
+                        p.regex
+                    ),
+                ));
+            }
+            let regex = regex::Regex::new(&p.regex).map_err(|e| invalid(&key, e.to_string()))?;
+            patterns.push(CarrierPattern {
+                name: p.name,
+                regex,
+            });
+        }
+
+        let data_dir = match &source {
+            Source::File(path) => base_dir(path).join(&raw.station.data_dir),
+            Source::Embedded(_) => PathBuf::from(&raw.station.data_dir),
+        };
+
+        Ok(Settings {
+            station_id,
+            data_dir,
+            policy: Policy {
+                limits,
+                destinations,
+                card,
+                reprice_tolerance: Money::from_cents(raw.pricing.reprice_tolerance_cents),
+            },
+            waybill: WaybillRules { patterns },
+            rate_card_source,
+            manifest_preload: raw.manifest.preload.map(|p| resolve(&source, &p)),
+            source,
+        })
+    }
+
+    /// The SQLite store's path.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("intake.db")
+    }
+}
+
+/// A TOML error as one line: where, and what (toml's own text spans several lines).
+pub fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {}", e.message().trim_end())
+        }
+        None => e.message().trim_end().to_owned(),
+    }
+}
+
+fn base_dir(config: &Path) -> PathBuf {
+    config.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// A path named in a config: relative to the config file's directory; in the embedded
+/// config, the embedded file of that name.
+fn resolve(config: &Source, name: &str) -> Source {
+    match config {
+        Source::File(path) => Source::File(base_dir(path).join(name)),
+        Source::Embedded(_) => EMBEDDED_FILES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, _)| Source::Embedded(n))
+            .unwrap_or_else(|| Source::File(PathBuf::from(name))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let s = Settings::load(None).unwrap();
+        assert_eq!(s.station_id, "sim-dock-01");
+        assert_eq!(s.policy.limits.max_weight, "44 lb".parse().unwrap());
+        assert_eq!(s.policy.destinations.served.len(), 9);
+        assert_eq!(s.rate_card_source, Source::Embedded("rates.toml"));
+        assert!(s.manifest_preload.is_some());
+        assert!(s.waybill.is_waybill("IK0000012345"));
+    }
+
+    fn err_for(from: &str, to: &str) -> String {
+        assert!(EMBEDDED_CONFIG.contains(from), "{from}");
+        let text = EMBEDDED_CONFIG.replace(from, to);
+        Settings::from_toml(&text, Source::Embedded("station.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bad_keys_are_named_with_the_fix() {
+        let e = err_for("max_weight = \"44 lb\"", "max_weight = \"44\"");
+        assert!(
+            e.contains("limits.max_weight") && e.contains("no unit"),
+            "{e}"
+        );
+        let e = err_for("max_side = \"59 in\"", "max_side = \"59 lb\"");
+        assert!(e.contains("limits.max_side"), "{e}");
+        let e = err_for("[\"CN\", \"KR\", \"TW\"]", "[\"CN\", \"XX\"]");
+        assert!(
+            e.contains("destinations.consignee_id_required") && e.contains("XX"),
+            "{e}"
+        );
+        let e = err_for("max_weight", "max_wieght");
+        assert!(e.contains("max_wieght"), "{e}");
+        let e = err_for("^IK[0-9]{10}$", "IK[0-9]{10}");
+        assert!(e.contains("anchored"), "{e}");
+        let e = err_for("\"MY\", \"CN\"", "\"MY\", \"CN\", \"US\"");
+        assert!(e.contains("no rate") && e.contains("US"), "{e}");
+        let e = err_for(
+            "reprice_tolerance_cents = 50",
+            "reprice_tolerance_cents = -1",
+        );
+        assert!(e.contains("reprice_tolerance_cents"), "{e}");
+        let e = err_for("id = \"sim-dock-01\"", "id = \"dock 1\"");
+        assert!(e.contains("station.id"), "{e}");
+    }
+
+    #[test]
+    fn file_paths_resolve_beside_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("station.toml");
+        std::fs::write(&cfg, EMBEDDED_CONFIG).unwrap();
+        let e = Settings::load(Some(&cfg)).unwrap_err().to_string();
+        assert!(
+            e.contains("pricing.rate_card") && e.contains("rates.toml"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("rates.toml"), EMBEDDED_FILES[0].1).unwrap();
+        let s = Settings::load(Some(&cfg)).unwrap();
+        assert_eq!(s.data_dir, dir.path().join("./data"));
+        assert!(Settings::load(Some(&dir.path().join("nope.toml"))).is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! intake: the edge daemon and library of a parcel carrier's intake scanning station.
+//!
+//! Pure logic (quantities, waybills, rules, pricing, the judge) takes its inputs as
+//! arguments and does no IO; the store and the daemon do the IO around it. See
+//! `ARCHITECTURE.md` in the design folder and the README.
+
+pub mod config;
+pub mod country;
+pub mod judge;
+pub mod manifest;
+pub mod pricing;
+pub mod quantity;
+pub mod rules;
+pub mod scan;
+pub mod store;
+pub mod waybill;

@@ -1,0 +1,93 @@
+//! Forward-only schema migrations, embedded. `PRAGMA user_version` holds how many applied.
+//! Never edit a released migration: add a new one.
+
+/// Each entry: why it exists, and its SQL.
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[(
+    "v1: scans (immutable), resolutions, outbox, manifest, rate cards, audit log",
+    r#"
+-- One row per parcel judged at this station. Never updated or deleted: an operator's
+-- correction is a resolution row that points at it, so head office sees both.
+CREATE TABLE scans (
+    id                    TEXT PRIMARY KEY,  -- UUIDv7, time-ordered, made by the station
+    station_id            TEXT NOT NULL,
+    created_at_ms         INTEGER NOT NULL,
+    waybill               TEXT,
+    destination           TEXT,
+    weight_ug             INTEGER,
+    length_um             INTEGER,
+    width_um              INTEGER,
+    height_um             INTEGER,
+    dimensional_weight_ug INTEGER,
+    billable_weight_ug    INTEGER,
+    price_cents           INTEGER,
+    currency              TEXT,
+    quoted_cents          INTEGER,
+    adjustment_cents      INTEGER,
+    disposition           TEXT NOT NULL CHECK (disposition IN
+                            ('accept','accept_repriced','manual','hold','return_to_sender')),
+    reasons               TEXT NOT NULL,     -- space-separated reason names, sorted
+    rate_card_version     TEXT
+) STRICT;
+CREATE INDEX scans_by_time ON scans(created_at_ms);
+CREATE INDEX scans_by_waybill ON scans(waybill);
+CREATE TRIGGER scans_are_immutable BEFORE UPDATE ON scans
+BEGIN SELECT RAISE(ABORT, 'scan rows are immutable; record a resolution instead'); END;
+CREATE TRIGGER scans_are_kept BEFORE DELETE ON scans
+BEGIN SELECT RAISE(ABORT, 'scan rows are never deleted'); END;
+
+-- What an operator (or a later manifest) decided about a scan after the fact.
+CREATE TABLE resolutions (
+    id            TEXT PRIMARY KEY,          -- UUIDv7
+    scan_id       TEXT NOT NULL REFERENCES scans(id),
+    created_at_ms INTEGER NOT NULL,
+    actor         TEXT NOT NULL,             -- 'operator' or 'system'
+    waybill       TEXT,
+    disposition   TEXT,
+    reasons       TEXT,
+    note          TEXT
+) STRICT;
+CREATE INDEX resolutions_by_scan ON resolutions(scan_id);
+
+-- Records still to deliver to head office, in commit order. A row is written in the same
+-- transaction as its record and marked delivered only after head office acknowledged it.
+CREATE TABLE outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL CHECK (kind IN ('scan','resolution')),
+    record_id       TEXT NOT NULL UNIQUE,
+    created_at_ms   INTEGER NOT NULL,
+    delivered_at_ms INTEGER
+) STRICT;
+CREATE INDEX outbox_pending ON outbox(seq) WHERE delivered_at_ms IS NULL;
+
+-- Pre-advised orders from head office (CSV import or sync).
+CREATE TABLE manifest (
+    waybill              TEXT PRIMARY KEY,
+    destination          TEXT NOT NULL,
+    declared_weight_ug   INTEGER,
+    declared_length_um   INTEGER,
+    declared_width_um    INTEGER,
+    declared_height_um   INTEGER,
+    quoted_cents         INTEGER,
+    consignee_id_on_file INTEGER NOT NULL CHECK (consignee_id_on_file IN (0,1)),
+    duties               TEXT NOT NULL CHECK (duties IN ('paid','unpaid','n/a')),
+    updated_at_ms        INTEGER NOT NULL,
+    source               TEXT NOT NULL
+) STRICT;
+
+-- Every rate card version this station priced with, so a scan's price can be re-checked.
+CREATE TABLE rate_cards (
+    version      TEXT PRIMARY KEY,
+    body         TEXT NOT NULL,
+    loaded_at_ms INTEGER NOT NULL
+) STRICT;
+
+-- Who changed what, when: imports, resolutions, calibration.
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms   INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    detail  TEXT NOT NULL
+) STRICT;
+"#,
+)];
