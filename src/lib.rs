@@ -4,13 +4,18 @@
 //! arguments and does no IO; the store and the daemon do the IO around it. See
 //! `ARCHITECTURE.md` in the design folder and the README.
 
+pub mod barcode;
 pub mod config;
 pub mod country;
 pub mod judge;
 pub mod manifest;
+pub mod measure;
 pub mod pricing;
-pub mod quantity;
 pub mod rules;
 pub mod scan;
 pub mod store;
+pub mod sync;
 pub mod waybill;
+
+/// Typed quantities live in the hal crate (readings carry them); re-exported here.
+pub use intake_hal::quantity;

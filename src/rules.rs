@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::country::Country;
 use crate::quantity::{Dims, Length, Mass};
+pub use intake_hal::Light;
 
 /// What happens to the parcel. Ordered by severity: a verdict takes its most severe reason's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -82,15 +83,6 @@ impl FromStr for Disposition {
             .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| UnknownDisposition(s.to_owned()))
     }
-}
-
-/// The station light's colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Light {
-    Green,
-    Amber,
-    Red,
 }
 
 /// Why a parcel got its disposition. Several may hold at once.

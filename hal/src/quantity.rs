@@ -557,6 +557,12 @@ serde_via_str!(Length);
 serde_via_str!(Money);
 serde_via_str!(Dims);
 
+impl Serialize for MassUnit {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.symbol())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,1 @@
+//! Operator I/O: stack light, buzzer and foot switch (GPIO), and the simulated indicator.

@@ -1,0 +1,1 @@
+//! Shipping scales: pure protocol parsers, the serial transport, and the simulated scale.

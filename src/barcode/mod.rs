@@ -1,0 +1,1 @@
+//! Frame → barcode candidates (rxing) → the waybill, with confidence and position.

@@ -1,0 +1,1 @@
+//! Dimensions from distance sensors against the calibrated empty station.

@@ -1,0 +1,1 @@
+//! Head-office sync: upload the outbox, pull manifest and rate cards, schedule.
