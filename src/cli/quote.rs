@@ -19,13 +19,13 @@ pub(crate) struct Quote {
     #[arg(long)]
     to: Country,
     /// Actual weight with its unit: 3.2lb, 1.5 kg, 700 g, 12 oz.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     weight: Mass,
     /// Sides with a unit: 12x10x8in, 30x20x10 cm.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     dims: Dims,
     /// The price quoted online, in the rate card's currency (23.50); shows the adjustment.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     quoted: Option<Money>,
     /// The consignee's ID is on file (needed for CN, KR, TW).
     #[arg(long)]
