@@ -72,6 +72,18 @@ pub struct Judgement {
     pub pricing_problem: Option<String>,
 }
 
+impl Judgement {
+    /// Adds reasons the station itself found (a parcel removed early, two parcels at once);
+    /// the disposition is recomputed from all of them.
+    pub fn add_reasons(&mut self, extra: &[Reason]) {
+        if extra.is_empty() {
+            return;
+        }
+        let all: Vec<Reason> = self.verdict.reasons.iter().chain(extra).copied().collect();
+        self.verdict = Verdict::from_reasons(all);
+    }
+}
+
 /// Judges one parcel. Pure: the same inputs always give the same judgement.
 pub fn judge(m: &Measurement, entry: Option<&ManifestEntry>, policy: &Policy) -> Judgement {
     let mut reasons = Vec::new();

@@ -13,6 +13,7 @@ pub mod measure;
 pub mod pricing;
 pub mod rules;
 pub mod scan;
+pub mod station;
 pub mod store;
 pub mod sync;
 pub mod waybill;

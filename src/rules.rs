@@ -101,11 +101,12 @@ pub enum Reason {
     SensorFault,
     Uncalibrated,
     RemovedEarly,
+    MultipleParcels,
     Repriced,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::OverWeight,
         Reason::OverSize,
         Reason::DestinationNotServed,
@@ -118,6 +119,7 @@ impl Reason {
         Reason::SensorFault,
         Reason::Uncalibrated,
         Reason::RemovedEarly,
+        Reason::MultipleParcels,
         Reason::Repriced,
     ];
 
@@ -134,7 +136,8 @@ impl Reason {
             | Reason::UnstableWeight
             | Reason::SensorFault
             | Reason::Uncalibrated
-            | Reason::RemovedEarly => Disposition::Manual,
+            | Reason::RemovedEarly
+            | Reason::MultipleParcels => Disposition::Manual,
             Reason::Repriced => Disposition::AcceptRepriced,
         }
     }
@@ -153,6 +156,7 @@ impl Reason {
             Reason::SensorFault => "sensor_fault",
             Reason::Uncalibrated => "uncalibrated",
             Reason::RemovedEarly => "removed_early",
+            Reason::MultipleParcels => "multiple_parcels",
             Reason::Repriced => "repriced",
         }
     }
@@ -172,6 +176,7 @@ impl Reason {
             Reason::SensorFault => "a sensor failed; check the station",
             Reason::Uncalibrated => "station not calibrated",
             Reason::RemovedEarly => "parcel removed before it was measured",
+            Reason::MultipleParcels => "more than one parcel on the station",
             Reason::Repriced => "price differs from the quote",
         }
     }
