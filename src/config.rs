@@ -12,7 +12,9 @@ use crate::judge::Policy;
 use crate::pricing::RateCard;
 use crate::quantity::{Length, Mass, Money};
 use crate::rules::{Destinations, Limits};
+use crate::station::StationConfig;
 use crate::waybill::{CarrierPattern, WaybillRules};
+use std::time::Duration;
 
 /// The default configuration, built into the binary.
 pub const EMBEDDED_CONFIG: &str = include_str!("../config/station.toml");
@@ -87,6 +89,82 @@ struct RawConfig {
     waybill: RawWaybill,
     #[serde(default)]
     manifest: RawManifest,
+    #[serde(default)]
+    weighing: RawWeighing,
+    #[serde(default)]
+    sim: RawSim,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWeighing {
+    detect_threshold: String,
+    division: String,
+    stable_readings: usize,
+    stable_window_ms: u64,
+    settle_timeout_ms: u64,
+    measure_timeout_ms: u64,
+    scale_silence_ms: u64,
+    zero_tolerance: String,
+    second_parcel_delta: String,
+    min_presence_ms: u64,
+}
+
+impl Default for RawWeighing {
+    fn default() -> RawWeighing {
+        RawWeighing {
+            detect_threshold: "50 g".into(),
+            division: "5 g".into(),
+            stable_readings: 5,
+            stable_window_ms: 600,
+            settle_timeout_ms: 5000,
+            measure_timeout_ms: 3000,
+            scale_silence_ms: 2000,
+            zero_tolerance: "20 g".into(),
+            second_parcel_delta: "100 g".into(),
+            min_presence_ms: 200,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSim {
+    seed: u64,
+    gap_ms: u64,
+    removal_delay_ms: u64,
+    over_weight_permille: u32,
+    over_size_permille: u32,
+    torn_label_permille: u32,
+    unknown_waybill_permille: u32,
+}
+
+impl Default for RawSim {
+    fn default() -> RawSim {
+        RawSim {
+            seed: 1,
+            gap_ms: 1500,
+            removal_delay_ms: 500,
+            over_weight_permille: 60,
+            over_size_permille: 60,
+            torn_label_permille: 60,
+            unknown_waybill_permille: 60,
+        }
+    }
+}
+
+/// The simulated dock's pace and mix of parcels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSettings {
+    pub seed: u64,
+    /// Empty platform between parcels (a realistic pace; `--fast` sets it to zero).
+    pub gap: Duration,
+    /// From the verdict light to lifting the parcel.
+    pub removal_delay: Duration,
+    pub over_weight_permille: u32,
+    pub over_size_permille: u32,
+    pub torn_label_permille: u32,
+    pub unknown_waybill_permille: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +226,8 @@ pub struct Settings {
     pub waybill: WaybillRules,
     pub rate_card_source: Source,
     pub manifest_preload: Option<Source>,
+    pub station: StationConfig,
+    pub sim: SimSettings,
 }
 
 impl Settings {
@@ -293,6 +373,67 @@ impl Settings {
             });
         }
 
+        let w = &raw.weighing;
+        let mass = |key: &str, v: &str| -> Result<Mass, ConfigError> {
+            v.parse::<Mass>()
+                .map_err(|e| invalid(&format!("weighing.{key}"), e.to_string()))
+        };
+        let ms = |key: &str, v: u64| -> Result<Duration, ConfigError> {
+            if v == 0 || v > 600_000 {
+                return Err(invalid(
+                    &format!("weighing.{key}"),
+                    format!("{v} is out of range; give milliseconds between 1 and 600000"),
+                ));
+            }
+            Ok(Duration::from_millis(v))
+        };
+        let station = StationConfig {
+            detect_threshold: mass("detect_threshold", &w.detect_threshold)?,
+            min_presence: ms("min_presence_ms", w.min_presence_ms)?,
+            stable_readings: w.stable_readings,
+            stable_window: ms("stable_window_ms", w.stable_window_ms)?,
+            division: mass("division", &w.division)?,
+            settle_timeout: ms("settle_timeout_ms", w.settle_timeout_ms)?,
+            measure_timeout: ms("measure_timeout_ms", w.measure_timeout_ms)?,
+            scale_silence: ms("scale_silence_ms", w.scale_silence_ms)?,
+            zero_tolerance: mass("zero_tolerance", &w.zero_tolerance)?,
+            second_parcel_delta: mass("second_parcel_delta", &w.second_parcel_delta)?,
+        };
+        if !(2..=100).contains(&station.stable_readings) {
+            return Err(invalid(
+                "weighing.stable_readings",
+                "must be between 2 and 100 readings".into(),
+            ));
+        }
+        if station.division == Mass::ZERO {
+            return Err(invalid(
+                "weighing.division",
+                "must be the scale's display step, like \"5 g\" or \"0.01 lb\"".into(),
+            ));
+        }
+        let sm = &raw.sim;
+        let permille = [
+            sm.over_weight_permille,
+            sm.over_size_permille,
+            sm.torn_label_permille,
+            sm.unknown_waybill_permille,
+        ];
+        if permille.iter().sum::<u32>() > 1000 {
+            return Err(invalid(
+                "sim",
+                "the shares of bad parcels add up to more than 1000 per mille".into(),
+            ));
+        }
+        let sim = SimSettings {
+            seed: sm.seed,
+            gap: Duration::from_millis(sm.gap_ms),
+            removal_delay: Duration::from_millis(sm.removal_delay_ms),
+            over_weight_permille: sm.over_weight_permille,
+            over_size_permille: sm.over_size_permille,
+            torn_label_permille: sm.torn_label_permille,
+            unknown_waybill_permille: sm.unknown_waybill_permille,
+        };
+
         let data_dir = match &source {
             Source::File(path) => base_dir(path).join(&raw.station.data_dir),
             Source::Embedded(_) => PathBuf::from(&raw.station.data_dir),
@@ -310,6 +451,8 @@ impl Settings {
             waybill: WaybillRules { patterns },
             rate_card_source,
             manifest_preload: raw.manifest.preload.map(|p| resolve(&source, &p)),
+            station,
+            sim,
             source,
         })
     }

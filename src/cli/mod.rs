@@ -5,6 +5,7 @@ mod config_check;
 mod manifest;
 mod quote;
 mod scans;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ enum Command {
     Quote(quote::Quote),
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
+    Status(status::Status),
     Config(config_check::ConfigCmd),
 }
 
@@ -47,6 +49,7 @@ impl Cli {
             Command::Quote(c) => c.run(&ctx),
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),
+            Command::Status(c) => c.run(&ctx),
             Command::Config(c) => c.run(&ctx),
         }
     }
