@@ -1,0 +1,107 @@
+//! A camera that replays image files from a folder, round-robin: for technicians who
+//! want to run the station against photos of real labels.
+
+use std::path::{Path, PathBuf};
+
+use image::GrayImage;
+
+use crate::device::{BoxFuture, Camera, DeviceError, ErrorKind};
+
+/// Replays the PNG and JPEG files of a folder in name order, then starts again.
+pub struct FileCamera {
+    name: String,
+    files: Vec<PathBuf>,
+    next: usize,
+}
+
+impl FileCamera {
+    /// Lists the folder's `.png`, `.jpg` and `.jpeg` files. An unreadable folder or one
+    /// without images is a config error.
+    pub fn open(dir: &Path) -> Result<FileCamera, DeviceError> {
+        let name = format!("camera (files in {})", dir.display());
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            DeviceError::new(
+                &name,
+                ErrorKind::Config,
+                format!("cannot list the folder: {e}; check camera.dir in the config"),
+            )
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(DeviceError::new(
+                &name,
+                ErrorKind::Config,
+                "the folder holds no .png or .jpg files; put label photos there",
+            ));
+        }
+        Ok(FileCamera {
+            name,
+            files,
+            next: 0,
+        })
+    }
+
+    /// The file the next capture will read.
+    pub fn peek(&self) -> &Path {
+        &self.files[self.next % self.files.len()]
+    }
+
+    /// The next frame, synchronously.
+    pub fn read_next(&mut self) -> Result<GrayImage, DeviceError> {
+        let path = self.files[self.next % self.files.len()].clone();
+        self.next = (self.next + 1) % self.files.len();
+        image::open(&path).map(|i| i.to_luma8()).map_err(|e| {
+            DeviceError::new(
+                &self.name,
+                ErrorKind::Malformed,
+                format!("{} is not a readable image: {e}; replace or remove it", path.display()),
+            )
+        })
+    }
+}
+
+impl Camera for FileCamera {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capture(&mut self) -> BoxFuture<'_, Result<GrayImage, DeviceError>> {
+        let frame = self.read_next();
+        Box::pin(async move { frame })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replays_images_in_name_order_and_reports_bad_ones() {
+        let dir = std::env::temp_dir().join(format!("intake-filecam-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        GrayImage::from_pixel(4, 3, image::Luma([10])).save(dir.join("b.png")).unwrap();
+        GrayImage::from_pixel(2, 2, image::Luma([200])).save(dir.join("a.png")).unwrap();
+        std::fs::write(dir.join("c.jpg"), b"not a jpeg").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
+        let mut cam = FileCamera::open(&dir).unwrap();
+        assert_eq!(cam.capture().await.unwrap().dimensions(), (2, 2));
+        assert_eq!(cam.capture().await.unwrap().dimensions(), (4, 3));
+        let e = cam.capture().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Malformed);
+        assert_eq!(cam.capture().await.unwrap().dimensions(), (2, 2));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let empty = std::env::temp_dir().join(format!("intake-filecam-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        assert_eq!(FileCamera::open(&empty).err().map(|e| e.kind()), Some(ErrorKind::Config));
+        std::fs::remove_dir_all(&empty).unwrap();
+    }
+}

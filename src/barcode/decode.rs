@@ -1,0 +1,305 @@
+//! The calls into rxing: one reader per format on a patch, linear codes row by row on
+//! an upright patch, and the whole-frame try-harder pass.
+
+use rxing::common::{BitArray, GlobalHistogramBinarizer, HybridBinarizer};
+use rxing::oned::{Code39Reader, Code128Reader, OneDReader};
+use rxing::{
+    Binarizer, BinaryBitmap, DecodeHints, Luma8Source, RXingResult, Reader,
+    datamatrix::DataMatrixReader, pdf417::PDF417Reader, qrcode::QRCodeReader,
+    qrcode::cpp_port::QrReader,
+};
+
+use super::config::ReaderSettings;
+use super::sample::Patch;
+use super::{Format, Frame, Point, Symbol};
+
+fn hints(try_harder: bool) -> DecodeHints {
+    DecodeHints {
+        // rxing's helpers treat an unset TryHarder as on: always say which.
+        TryHarder: Some(try_harder),
+        ..DecodeHints::default()
+    }
+}
+
+/// Orders four points clockwise (y down) starting from the one nearest the top-left.
+fn quad(mut p: [Point; 4]) -> [Point; 4] {
+    let cx = p.iter().map(|q| q.x).sum::<f32>() / 4.0;
+    let cy = p.iter().map(|q| q.y).sum::<f32>() / 4.0;
+    p.sort_by(|a, b| {
+        (a.y - cy)
+            .atan2(a.x - cx)
+            .total_cmp(&(b.y - cy).atan2(b.x - cx))
+    });
+    let first = (0..4)
+        .min_by(|&a, &b| (p[a].x + p[a].y).total_cmp(&(p[b].x + p[b].y)))
+        .unwrap_or(0);
+    p.rotate_left(first);
+    p
+}
+
+/// The symbol's corners in frame coordinates from rxing's points in patch coordinates.
+fn corners(points: &[rxing::Point], patch: &Patch) -> [Point; 4] {
+    let f = |q: &rxing::Point| patch.to_frame(q.x, q.y);
+    if points.len() >= 4 {
+        quad([f(&points[0]), f(&points[1]), f(&points[2]), f(&points[3])])
+    } else {
+        // Fewer points (finder centres only): their bounding box in patch coordinates.
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for q in points {
+            x0 = x0.min(q.x);
+            y0 = y0.min(q.y);
+            x1 = x1.max(q.x);
+            y1 = y1.max(q.y);
+        }
+        if points.is_empty() {
+            (x0, y0, x1, y1) = (0.0, 0.0, patch.width as f32, patch.height as f32);
+        }
+        [
+            patch.to_frame(x0, y0),
+            patch.to_frame(x1, y0),
+            patch.to_frame(x1, y1),
+            patch.to_frame(x0, y1),
+        ]
+    }
+}
+
+fn symbol(format: Format, r: &RXingResult, corners: [Point; 4]) -> Symbol {
+    Symbol {
+        format,
+        text: r.getText().to_owned(),
+        bytes: r.getRawBytes().to_vec(),
+        corners,
+    }
+}
+
+fn run_2d<B: Binarizer>(
+    bitmap: &mut BinaryBitmap<B>,
+    format: Format,
+    h: &DecodeHints,
+    java_qr: bool,
+) -> Option<RXingResult> {
+    let r = match format {
+        Format::QrCode => QrReader.decode_with_hints(bitmap, h).or_else(|e| {
+            if java_qr {
+                QRCodeReader.decode_with_hints(bitmap, h)
+            } else {
+                Err(e)
+            }
+        }),
+        Format::DataMatrix => DataMatrixReader.decode_with_hints(bitmap, h),
+        Format::Pdf417 => PDF417Reader.decode_with_hints(bitmap, h),
+        Format::Code128 | Format::Code39 => return None,
+    };
+    r.ok()
+}
+
+/// Tries each enabled 2D format (in `formats` order) on a patch; every format that
+/// decodes gives one symbol.
+pub(crate) fn matrix(
+    patch: &Patch,
+    formats: &[Format],
+    try_harder: bool,
+    invert: bool,
+    global_binarizer: bool,
+) -> Vec<Symbol> {
+    let data: std::borrow::Cow<'_, [u8]> = if invert {
+        patch.data.iter().map(|v| 255 - v).collect::<Vec<u8>>().into()
+    } else {
+        (&patch.data[..]).into()
+    };
+    let Ok(src) = Luma8Source::new_with_slice(&data, patch.width, patch.height) else {
+        return Vec::new();
+    };
+    let h = hints(try_harder);
+    let mut out = Vec::new();
+    let mut push = |f: Format, r: Option<RXingResult>| {
+        if let Some(r) = r {
+            out.push(symbol(f, &r, corners(r.getPoints(), patch)));
+        }
+    };
+    if global_binarizer {
+        let mut bm = BinaryBitmap::new(GlobalHistogramBinarizer::new(src));
+        for &f in formats.iter().filter(|f| !f.is_linear()) {
+            push(f, run_2d(&mut bm, f, &h, try_harder));
+        }
+    } else {
+        let mut bm = BinaryBitmap::new(HybridBinarizer::new(src));
+        for &f in formats.iter().filter(|f| !f.is_linear()) {
+            push(f, run_2d(&mut bm, f, &h, try_harder));
+        }
+    }
+    out
+}
+
+/// How a scan line is cut into bars and spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Threshold {
+    /// Halfway between the row's dark and light ends (5th and 95th percentile).
+    Global,
+    /// A moving average over a window, for uneven light (glare, shadow).
+    Local,
+}
+
+/// Reads a linear code across an upright patch (bars vertical). Rows are tried from the
+/// middle outwards; each row averages a few pixel rows to beat noise. A Code 39 read must
+/// be confirmed by a second row (it has no check character); Code 128 carries its own.
+pub(crate) fn linear(
+    patch: &Patch,
+    s: &ReaderSettings,
+    threshold: Threshold,
+    invert: bool,
+) -> Option<Symbol> {
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    if w < 24 || h == 0 {
+        return None;
+    }
+    let fractions = [0.5, 0.38, 0.62, 0.26, 0.74, 0.44, 0.56, 0.15, 0.85];
+    let band = (h / 24).clamp(1, 3);
+    let hints = hints(false);
+    let mut c39 = Code39Reader::with_all_config(false, s.code39_full_ascii);
+    let mut c128 = Code128Reader;
+    let mut code39_seen: Option<(String, f32, f32, usize)> = None;
+    let mut row = vec![0f32; w];
+    let mut seen_rows = Vec::with_capacity(fractions.len());
+    for frac in fractions {
+        let y = ((h as f32 - 1.0) * frac).round() as usize;
+        if seen_rows.contains(&y) {
+            continue;
+        }
+        seen_rows.push(y);
+        row.fill(0.0);
+        let (ya, yb) = (y.saturating_sub(band), (y + band).min(h - 1));
+        for yy in ya..=yb {
+            for (acc, &v) in row.iter_mut().zip(&patch.data[yy * w..(yy + 1) * w]) {
+                *acc += f32::from(v);
+            }
+        }
+        let n = (yb - ya + 1) as f32;
+        row.iter_mut().for_each(|v| *v /= n);
+        let Some(bits) = binarize(&row, threshold, invert) else {
+            continue;
+        };
+        for reversed in [false, true] {
+            let mut b = bits.clone();
+            if reversed {
+                b.reverse();
+            }
+            let flip = |x: f32| if reversed { (w - 1) as f32 - x } else { x };
+            if s.enabled(Format::Code128)
+                && let Ok(r) = c128.decode_row(y as u32, &b, &hints)
+                && let [p0, p1, ..] = r.getPoints()
+            {
+                let (x0, x1) = (flip(p0.x).min(flip(p1.x)), flip(p0.x).max(flip(p1.x)));
+                return Some(symbol(
+                    Format::Code128,
+                    &r,
+                    linear_corners(patch, x0, x1),
+                ));
+            }
+            if s.enabled(Format::Code39)
+                && let Ok(r) = c39.decode_row(y as u32, &b, &hints)
+                && let [p0, p1, ..] = r.getPoints()
+            {
+                let (x0, x1) = (flip(p0.x).min(flip(p1.x)), flip(p0.x).max(flip(p1.x)));
+                match &code39_seen {
+                    Some((t, ..)) if t == r.getText() => {
+                        return Some(symbol(Format::Code39, &r, linear_corners(patch, x0, x1)));
+                    }
+                    _ => code39_seen = Some((r.getText().to_owned(), x0, x1, y)),
+                }
+            }
+        }
+    }
+    None
+}
+
+fn linear_corners(patch: &Patch, x0: f32, x1: f32) -> [Point; 4] {
+    let y1 = patch.height as f32 - 1.0;
+    [
+        patch.to_frame(x0, 0.0),
+        patch.to_frame(x1, 0.0),
+        patch.to_frame(x1, y1),
+        patch.to_frame(x0, y1),
+    ]
+}
+
+/// Cuts a scan line into bars (set bits) and spaces; `None` when it has no contrast.
+fn binarize(row: &[f32], threshold: Threshold, invert: bool) -> Option<BitArray> {
+    let mut sorted: Vec<f32> = row.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let lo = sorted[sorted.len() / 20];
+    let hi = sorted[sorted.len() - 1 - sorted.len() / 20];
+    if hi - lo < 24.0 {
+        return None;
+    }
+    let mid = (lo + hi) / 2.0;
+    let mut bits = BitArray::with_size(row.len());
+    match threshold {
+        Threshold::Global => {
+            for (i, &v) in row.iter().enumerate() {
+                if (v < mid) != invert {
+                    bits.set(i);
+                }
+            }
+        }
+        Threshold::Local => {
+            let r = (row.len() / 24).clamp(6, 40);
+            let mut prefix = Vec::with_capacity(row.len() + 1);
+            prefix.push(0f32);
+            for &v in row {
+                prefix.push(prefix[prefix.len() - 1] + v);
+            }
+            for (i, &v) in row.iter().enumerate() {
+                let (a, b) = (i.saturating_sub(r), (i + r + 1).min(row.len()));
+                let mean = (prefix[b] - prefix[a]) / (b - a) as f32;
+                // Half local, half global: flat quiet zones stay white.
+                let t = 0.5 * mean + 0.5 * mid;
+                if (v < t) != invert {
+                    bits.set(i);
+                }
+            }
+        }
+    }
+    Some(bits)
+}
+
+/// The whole frame, every enabled format, try-harder (rxing's own row scan and 90°
+/// rotation for linear codes). The last resort when regions found nothing.
+pub(crate) fn whole(frame: &Frame<'_>, s: &ReaderSettings) -> Vec<Symbol> {
+    let Ok(src) = Luma8Source::new_with_slice(frame.data, frame.width, frame.height) else {
+        return Vec::new();
+    };
+    let patch = super::sample::identity(frame);
+    let mut bm = BinaryBitmap::new(HybridBinarizer::new(src));
+    let h = hints(true);
+    let mut out = Vec::new();
+    for &f in &s.formats {
+        let r = match f {
+            Format::Code128 => Code128Reader.decode_with_hints(&mut bm, &h).ok(),
+            Format::Code39 => Code39Reader::with_all_config(false, s.code39_full_ascii)
+                .decode_with_hints(&mut bm, &h)
+                .ok(),
+            _ => run_2d(&mut bm, f, &h, true),
+        };
+        if let Some(r) = r {
+            let pts = r.getPoints();
+            let c = if f.is_linear() && pts.len() >= 2 {
+                let (a, b) = (
+                    Point {
+                        x: pts[0].x,
+                        y: pts[0].y,
+                    },
+                    Point {
+                        x: pts[1].x,
+                        y: pts[1].y,
+                    },
+                );
+                [a, b, b, a]
+            } else {
+                corners(pts, &patch)
+            };
+            out.push(symbol(f, &r, c));
+        }
+    }
+    out
+}

@@ -1,0 +1,212 @@
+//! The reader: regions first, each decoded with the reader its texture calls for, in
+//! parallel; retries as a fixed ladder; the whole frame only as the last resort.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use super::config::{BarcodeConfig, BarcodeConfigError, ReaderSettings};
+use super::decode::{self, Threshold};
+use super::regions::{Region, RegionKind, find_regions};
+use super::sample::{Patch, warp};
+use super::{Format, Frame, Symbol};
+
+/// Frames up to this many pixels get the whole-frame pass even when the texture analysis
+/// found no region (it costs a few milliseconds there, and small frames are often a
+/// close-up of one symbol).
+const SMALL_FRAME: u64 = 1_100_000;
+
+/// A barcode reader built from validated settings. Cheap to share (`&Reader` across
+/// threads); `read` allocates per call.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    settings: ReaderSettings,
+}
+
+/// What a read did, for logs and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReadStats {
+    /// Candidate regions decoded.
+    pub regions: usize,
+    /// The retry level that produced the result (0 fast pass, 1 region retries,
+    /// 2 whole frame); the highest level tried when nothing was found.
+    pub level: u8,
+}
+
+impl Reader {
+    pub fn new(config: &BarcodeConfig) -> Result<Reader, BarcodeConfigError> {
+        Ok(Reader {
+            settings: ReaderSettings::try_from(config)?,
+        })
+    }
+
+    pub fn from_settings(settings: ReaderSettings) -> Reader {
+        Reader { settings }
+    }
+
+    pub fn settings(&self) -> &ReaderSettings {
+        &self.settings
+    }
+
+    /// Every symbol in the frame, in a stable order (largest region first). The same
+    /// symbol (format and text) seen in two regions is reported once.
+    pub fn read(&self, frame: Frame<'_>) -> Vec<Symbol> {
+        self.read_with_stats(frame).0
+    }
+
+    /// [`Reader::read`] on an `image::GrayImage`.
+    pub fn read_gray(&self, img: &image::GrayImage) -> Vec<Symbol> {
+        self.read(Frame::from_gray(img))
+    }
+
+    pub fn read_with_stats(&self, frame: Frame<'_>) -> (Vec<Symbol>, ReadStats) {
+        let s = &self.settings;
+        let mut stats = ReadStats::default();
+        if frame.width < 8 || frame.height < 8 {
+            return (Vec::new(), stats);
+        }
+        let regions = find_regions(&frame, s.max_regions);
+        stats.regions = regions.len();
+        if !regions.is_empty() {
+            let found = self.decode_regions(&frame, &regions, 0);
+            if !found.is_empty() {
+                return (found, stats);
+            }
+            if s.retries >= 1 {
+                stats.level = 1;
+                let found = self.decode_regions(&frame, &regions, 1);
+                if !found.is_empty() {
+                    return (found, stats);
+                }
+            }
+        }
+        let pixels = u64::from(frame.width) * u64::from(frame.height);
+        if s.retries >= 2 && (!regions.is_empty() || pixels <= SMALL_FRAME) {
+            stats.level = 2;
+            return (dedup(decode::whole(&frame, s)), stats);
+        }
+        (Vec::new(), stats)
+    }
+
+    fn decode_regions(&self, frame: &Frame<'_>, regions: &[Region], level: u8) -> Vec<Symbol> {
+        let per_region = par_map(regions.len(), self.settings.threads, |i| {
+            self.decode_region(frame, &regions[i], level)
+        });
+        dedup(per_region.into_iter().flatten().collect())
+    }
+
+    fn decode_region(&self, frame: &Frame<'_>, r: &Region, level: u8) -> Vec<Symbol> {
+        let s = &self.settings;
+        let patch = warp(frame, r.center, r.angle, r.half_u, r.half_v, 1.0);
+        let two_d: Vec<Format> = s.formats.iter().copied().filter(|f| !f.is_linear()).collect();
+        match (r.kind, level) {
+            (RegionKind::Linear, 0) => {
+                if s.any_linear()
+                    && let Some(sym) = decode::linear(&patch, s, Threshold::Global, false)
+                {
+                    return vec![sym];
+                }
+                if s.enabled(Format::Pdf417) {
+                    return decode::matrix(&patch, &[Format::Pdf417], false, false, false);
+                }
+                Vec::new()
+            }
+            (RegionKind::Linear, _) => {
+                if s.any_linear() {
+                    for (t, inv) in [
+                        (Threshold::Local, false),
+                        (Threshold::Global, true),
+                        (Threshold::Local, true),
+                    ] {
+                        if let Some(sym) = decode::linear(&patch, s, t, inv) {
+                            return vec![sym];
+                        }
+                    }
+                }
+                retry_matrix(&patch, &two_d)
+            }
+            (RegionKind::Matrix, 0) => decode::matrix(&patch, &two_d, false, false, false),
+            (RegionKind::Matrix, _) => {
+                let found = retry_matrix(&patch, &two_d);
+                if !found.is_empty() || !s.any_linear() {
+                    return found;
+                }
+                // Blurred or noisy bars look like texture: scan both axes.
+                for turn in [0.0, std::f32::consts::FRAC_PI_2] {
+                    let turned;
+                    let p = if turn == 0.0 {
+                        &patch
+                    } else {
+                        turned = warp(frame, r.center, r.angle + turn, r.half_v, r.half_u, 1.0);
+                        &turned
+                    };
+                    for (t, inv) in [(Threshold::Global, false), (Threshold::Local, false)] {
+                        if let Some(sym) = decode::linear(p, s, t, inv) {
+                            return vec![sym];
+                        }
+                    }
+                }
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn retry_matrix(patch: &Patch, two_d: &[Format]) -> Vec<Symbol> {
+    if two_d.is_empty() {
+        return Vec::new();
+    }
+    let found = decode::matrix(patch, two_d, true, false, true);
+    if !found.is_empty() {
+        return found;
+    }
+    decode::matrix(patch, two_d, true, true, false)
+}
+
+/// Keeps the first of each (format, text, bytes).
+fn dedup(symbols: Vec<Symbol>) -> Vec<Symbol> {
+    let mut out: Vec<Symbol> = Vec::with_capacity(symbols.len());
+    for s in symbols {
+        if !out
+            .iter()
+            .any(|o| o.format == s.format && o.text == s.text && o.bytes == s.bytes)
+        {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// `f(0..n)` on up to `threads` scoped threads; results in index order.
+fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.min(n);
+    if threads <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut parts: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A worker that panicked lost its regions; the others' results still count.
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
+    });
+    parts.sort_by_key(|(i, _)| *i);
+    parts.into_iter().map(|(_, t)| t).collect()
+}
