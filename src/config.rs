@@ -93,6 +93,42 @@ struct RawConfig {
     weighing: RawWeighing,
     #[serde(default)]
     sim: RawSim,
+    #[serde(default)]
+    barcode: crate::barcode::BarcodeConfig,
+    #[serde(default)]
+    camera: CameraSettings,
+}
+
+/// Which camera looks at the label (`[camera]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CameraSettings {
+    /// Renders the simulated parcel's label into a frame of this size.
+    Sim {
+        #[serde(default = "default_frame_width")]
+        width: u32,
+        #[serde(default = "default_frame_height")]
+        height: u32,
+    },
+    /// Reads frames from image files in a folder, in turn (for technicians and demos).
+    File { dir: PathBuf },
+}
+
+fn default_frame_width() -> u32 {
+    1280
+}
+
+fn default_frame_height() -> u32 {
+    720
+}
+
+impl Default for CameraSettings {
+    fn default() -> CameraSettings {
+        CameraSettings::Sim {
+            width: default_frame_width(),
+            height: default_frame_height(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +264,8 @@ pub struct Settings {
     pub manifest_preload: Option<Source>,
     pub station: StationConfig,
     pub sim: SimSettings,
+    pub barcode: crate::barcode::BarcodeConfig,
+    pub camera: CameraSettings,
 }
 
 impl Settings {
@@ -434,6 +472,25 @@ impl Settings {
             unknown_waybill_permille: sm.unknown_waybill_permille,
         };
 
+        crate::barcode::Reader::new(&raw.barcode).map_err(|e| invalid("barcode", e.to_string()))?;
+        let camera = match raw.camera {
+            CameraSettings::Sim { width, height } => {
+                if !(320..=8192).contains(&width) || !(240..=8192).contains(&height) {
+                    return Err(invalid(
+                        "camera",
+                        format!("a {width}×{height} frame is not a camera frame; use e.g. 1280×720 or 1920×1080"),
+                    ));
+                }
+                CameraSettings::Sim { width, height }
+            }
+            CameraSettings::File { dir } => CameraSettings::File {
+                dir: match &source {
+                    Source::File(path) => base_dir(path).join(dir),
+                    Source::Embedded(_) => dir,
+                },
+            },
+        };
+
         let data_dir = match &source {
             Source::File(path) => base_dir(path).join(&raw.station.data_dir),
             Source::Embedded(_) => PathBuf::from(&raw.station.data_dir),
@@ -453,6 +510,8 @@ impl Settings {
             manifest_preload: raw.manifest.preload.map(|p| resolve(&source, &p)),
             station,
             sim,
+            barcode: raw.barcode,
+            camera,
             source,
         })
     }
