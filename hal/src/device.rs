@@ -79,6 +79,8 @@ pub enum ScaleStatus {
     ZeroError,
     /// The scale understood the command but cannot carry it out now.
     NotExecutable,
+    /// The scale reports a fault of its own (RAM, ROM, EEPROM, calibration): service it.
+    Fault,
 }
 
 /// One weight reading as the scale sent it.

@@ -1,1 +1,505 @@
 //! Shipping scales: pure protocol parsers, the serial transport, and the simulated scale.
+//!
+//! Each protocol has its own module with a parser (bytes in with [`FrameParser::push`],
+//! frames out with [`FrameParser::next_frame`]; no IO, bounded buffers, resynchronises after
+//! garbage) and an encoder (a reading to the bytes that scale would send), which the simulated
+//! scale and the round-trip tests use.
+//!
+//! | name      | module       | mode       | request      | usual framing |
+//! | --------- | ------------ | ---------- | ------------ | ------------- |
+//! | `mt-sics` | [`mt_sics`]  | polled     | `SI CR LF`   | 8N1 / 7E1     |
+//! | `toledo`  | [`toledo`]   | continuous | –            | 7E1           |
+//! | `sma`     | [`sma`]      | polled     | `LF W CR`    | 8N1           |
+//! | `nci`     | [`nci`]      | polled     | `W CR`       | 7E1           |
+//! | `cas`     | [`cas`]      | continuous | –            | 8N1           |
+//!
+//! Every protocol here is 7-bit ASCII, so every parser masks the parity bit: a scale sending
+//! 7E1 read by a port opened as 8N1 (or a raw capture of one) decodes the same.
+//!
+//! The transport is [`serial::SerialScale`]; its configuration is [`config::ScaleConfig`]; the
+//! simulated scale is [`sim::SimScale`].
+
+pub mod cas;
+pub mod config;
+pub mod mt_sics;
+pub mod nci;
+pub mod serial;
+pub mod sim;
+pub mod sma;
+pub mod toledo;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::device::{ScaleStatus, WeightReading};
+use crate::quantity::{Mass, MassUnit};
+
+/// The most bytes a parser holds while waiting for the rest of a frame. Longer runs without a
+/// frame are reported and dropped, so a parser's memory is bounded whatever the line sends.
+pub const MAX_PENDING: usize = 4096;
+
+/// The most raw bytes kept in a [`FrameError`] for the technician.
+const MAX_RAW_KEPT: usize = 64;
+
+/// What a parser found in the byte stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "frame", rename_all = "snake_case")]
+pub enum Frame {
+    /// A weight, with the scale's flags.
+    Reading(WeightReading),
+    /// The scale's condition without a weight (in motion, over capacity, zero error…): what
+    /// some protocols send instead of a weight.
+    Status { status: ScaleStatus, motion: bool },
+    /// An answer to a command other than a weight request (zero, tare, reset, identify).
+    Reply {
+        command: String,
+        status: ScaleStatus,
+        detail: String,
+    },
+    /// The scale refused a command: it did not understand it, or the line garbled it.
+    Refused { code: String, meaning: String },
+}
+
+/// Why a run of bytes is not a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    #[error(
+        "{0} bytes before a frame start: a capture that began mid-frame, line noise, or the wrong protocol"
+    )]
+    Garbage(usize),
+    #[error("no frame end within {0} bytes; check the protocol and the baud rate")]
+    TooLong(usize),
+    #[error("{0} bytes dropped: the reader fell behind the line")]
+    Overflow(usize),
+    #[error("half frame: a new frame started before this one ended")]
+    Truncated,
+    #[error("checksum {got:#04x} does not match {expected:#04x}: line noise, or not this protocol")]
+    Checksum { expected: u8, got: u8 },
+    #[error("{field} is {value:?}, which this protocol never sends there")]
+    Field { field: &'static str, value: String },
+    #[error("weight {0:?} is not a number")]
+    Number(String),
+    #[error("unit {0:?} is not one intake reads (g, kg, lb, oz, lb:oz)")]
+    Unit(String),
+}
+
+/// A rejected run of bytes: why, and the bytes (at most 64 are kept).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} [{}]", hex(&self.raw))]
+pub struct FrameError {
+    pub reason: Reject,
+    pub raw: Vec<u8>,
+}
+
+impl FrameError {
+    pub(crate) fn new(reason: Reject, raw: &[u8]) -> FrameError {
+        FrameError {
+            reason,
+            raw: raw[..raw.len().min(MAX_RAW_KEPT)].to_vec(),
+        }
+    }
+}
+
+/// A protocol parser: bytes in, frames out. No IO, no clock.
+pub trait FrameParser: Send {
+    /// Appends bytes from the line (the parity bit is masked off).
+    fn push(&mut self, bytes: &[u8]);
+    /// The next complete frame, or `None` until more bytes arrive.
+    fn next_frame(&mut self) -> Option<Result<Frame, FrameError>>;
+    /// Forgets everything pending (after a reconnect).
+    fn reset(&mut self);
+}
+
+/// The protocols intake speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Protocol {
+    #[serde(rename = "mt-sics")]
+    MtSics,
+    #[serde(rename = "toledo")]
+    Toledo,
+    #[serde(rename = "sma")]
+    Sma,
+    #[serde(rename = "nci")]
+    Nci,
+    #[serde(rename = "cas")]
+    Cas,
+}
+
+/// A protocol name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scale protocol {0:?}; use one of mt-sics, toledo, sma, nci, cas")]
+pub struct UnknownProtocol(pub String);
+
+impl Protocol {
+    pub const ALL: [Protocol; 5] = [
+        Protocol::MtSics,
+        Protocol::Toledo,
+        Protocol::Sma,
+        Protocol::Nci,
+        Protocol::Cas,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::MtSics => "mt-sics",
+            Protocol::Toledo => "toledo",
+            Protocol::Sma => "sma",
+            Protocol::Nci => "nci",
+            Protocol::Cas => "cas",
+        }
+    }
+
+    /// The bytes that ask for one weight, for polled protocols; `None` for continuous ones.
+    pub fn request(self) -> Option<&'static [u8]> {
+        match self {
+            Protocol::MtSics => Some(mt_sics::REQUEST),
+            Protocol::Sma => Some(sma::REQUEST),
+            Protocol::Nci => Some(nci::REQUEST),
+            Protocol::Toledo | Protocol::Cas => None,
+        }
+    }
+
+    pub fn is_polled(self) -> bool {
+        self.request().is_some()
+    }
+
+    /// A fresh parser for this protocol.
+    pub fn parser(self) -> Box<dyn FrameParser> {
+        match self {
+            Protocol::MtSics => Box::new(mt_sics::Parser::new()),
+            Protocol::Toledo => Box::new(toledo::Parser::new()),
+            Protocol::Sma => Box::new(sma::Parser::new()),
+            Protocol::Nci => Box::new(nci::Parser::new()),
+            Protocol::Cas => Box::new(cas::Parser::new()),
+        }
+    }
+
+    /// The bytes this protocol's scale sends for `reading`, its weight shown with `decimals`
+    /// decimal places (rounded) in `reading.unit`.
+    pub fn encode(self, reading: &WeightReading, decimals: u32) -> Vec<u8> {
+        match self {
+            Protocol::MtSics => mt_sics::encode(reading, decimals),
+            Protocol::Toledo => toledo::encode(reading, decimals),
+            Protocol::Sma => sma::encode(reading, decimals),
+            Protocol::Nci => nci::encode(reading, decimals),
+            Protocol::Cas => cas::encode(reading, decimals),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = UnknownProtocol;
+
+    fn from_str(s: &str) -> Result<Protocol, UnknownProtocol> {
+        let t = s.trim().to_ascii_lowercase().replace('_', "-");
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.name() == t || (t == "mtsics" && *p == Protocol::MtSics))
+            .ok_or_else(|| UnknownProtocol(s.to_owned()))
+    }
+}
+
+/// Lower-case hex, space-separated, for logs and the technician's tools.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The pending bytes of a parser: a vector read from `pos`, compacted on push, never longer
+/// than [`MAX_PENDING`] (older bytes are dropped and reported as an overflow).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    data: Vec<u8>,
+    pos: usize,
+    dropped: usize,
+}
+
+impl Pending {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            self.data.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.data.extend(bytes.iter().map(|b| b & 0x7f));
+        if self.data.len() > MAX_PENDING {
+            let excess = self.data.len() - MAX_PENDING;
+            self.data.drain(..excess);
+            self.dropped += excess;
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data[self.pos..]
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.data.len());
+    }
+
+    /// An overflow to report before anything else, once.
+    pub(crate) fn take_overflow(&mut self) -> Option<FrameError> {
+        if self.dropped == 0 {
+            return None;
+        }
+        let n = std::mem::take(&mut self.dropped);
+        Some(FrameError::new(Reject::Overflow(n), &[]))
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.data.clear();
+        self.pos = 0;
+        self.dropped = 0;
+    }
+
+    /// Drops everything before the first `start` byte, reporting it as garbage; `None` when
+    /// the buffer now begins with `start` (or is empty).
+    pub(crate) fn skip_to(&mut self, start: u8) -> Option<FrameError> {
+        let b = self.bytes();
+        let skip = b.iter().position(|&x| x == start).unwrap_or(b.len());
+        if skip == 0 {
+            return None;
+        }
+        let err = FrameError::new(Reject::Garbage(skip), &b[..skip]);
+        self.consume(skip);
+        Some(err)
+    }
+}
+
+/// The most digits a weight field may have (keeps every product inside `i64`).
+const MAX_DIGITS: usize = 12;
+
+/// Reads a number as scales print it: an optional sign (spaces may stand between the sign and
+/// the digits, and before both), digits with at most one decimal point. Returns
+/// `(mantissa, decimals)`.
+pub(crate) fn parse_number(text: &str) -> Option<(i64, u32)> {
+    let t = text.trim();
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, t[1..].trim_start()),
+        Some(b'+') => (false, t[1..].trim_start()),
+        _ => (false, t),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if int.len() + frac.len() > MAX_DIGITS {
+        return None;
+    }
+    let mut m: i64 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        m = m * 10 + i64::from(b - b'0');
+    }
+    let decimals = u32::try_from(frac.len()).ok()?;
+    Some((if neg { -m } else { m }, decimals))
+}
+
+/// A unit name as a scale writes it (`kg`, `LB`, `lbs`, `oz`, `g`).
+pub(crate) fn parse_unit(text: &str) -> Option<MassUnit> {
+    MassUnit::from_name(&text.trim().to_ascii_lowercase())
+}
+
+/// Reads a weight field with its unit into a mass; `lb:oz` values (`12:07.50 lb:oz`) too.
+/// Returns the mass and the unit to report (`lb:oz` reports pounds).
+pub(crate) fn parse_weight(number: &str, unit: &str) -> Result<(Mass, MassUnit), Reject> {
+    let u = unit.trim().to_ascii_lowercase();
+    if u == "lb:oz" {
+        return parse_lb_oz(number)
+            .map(|m| (m, MassUnit::Pound))
+            .ok_or_else(|| Reject::Number(number.trim().to_owned()));
+    }
+    let unit_ = parse_unit(&u).ok_or_else(|| Reject::Unit(unit.trim().to_owned()))?;
+    let (mantissa, decimals) =
+        parse_number(number).ok_or_else(|| Reject::Number(number.trim().to_owned()))?;
+    let mass = Mass::from_decimal(mantissa, decimals, unit_)
+        .ok_or_else(|| Reject::Number(number.trim().to_owned()))?;
+    Ok((mass, unit_))
+}
+
+/// `12:07.50` (pounds, colon, ounces below 16), optionally signed, as an exact mass.
+pub(crate) fn parse_lb_oz(text: &str) -> Option<Mass> {
+    let t = text.trim();
+    let (lb, oz) = t.split_once(':')?;
+    let (lb_m, lb_d) = parse_number(lb)?;
+    let neg = lb.trim_start().starts_with('-');
+    let (oz_m, oz_d) = parse_number(oz)?;
+    if lb_d != 0 || oz_m < 0 || oz.trim_start().starts_with(['+', '-']) {
+        return None;
+    }
+    let scale = 10i64.checked_pow(oz_d)?;
+    if oz_m >= 16 * scale {
+        return None;
+    }
+    lb_oz_mass(lb_m.abs(), oz_m, oz_d, neg)
+}
+
+/// `lb` pounds and `oz_mantissa / 10^oz_decimals` ounces, as one exact mass.
+pub(crate) fn lb_oz_mass(
+    lb: i64,
+    oz_mantissa: i64,
+    oz_decimals: u32,
+    negative: bool,
+) -> Option<Mass> {
+    let scale = 10i64.checked_pow(oz_decimals)?;
+    let total = lb
+        .checked_mul(16)?
+        .checked_mul(scale)?
+        .checked_add(oz_mantissa)?;
+    Mass::from_decimal(
+        if negative { -total } else { total },
+        oz_decimals,
+        MassUnit::Ounce,
+    )
+}
+
+/// Micrograms per unit as an exact fraction (the same factors as `quantity`).
+fn ug_per(unit: MassUnit) -> (i128, i128) {
+    match unit {
+        MassUnit::Gram => (1_000_000, 1),
+        MassUnit::Kilogram => (1_000_000_000, 1),
+        MassUnit::Pound => (453_592_370, 1),
+        MassUnit::Ounce => (453_592_370, 16),
+    }
+}
+
+/// `mass` in `unit` with `decimals` places, as an integer mantissa rounded half away from zero:
+/// what a scale's display would show.
+pub fn to_decimal(mass: Mass, unit: MassUnit, decimals: u32) -> i64 {
+    let (n, d) = ug_per(unit);
+    let num = i128::from(mass.micrograms()) * d * 10i128.pow(decimals.min(9));
+    let half = if num < 0 { -n / 2 } else { n / 2 };
+    i64::try_from((num + half) / n).unwrap_or(if num < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// `mantissa / 10^decimals` written out: `-12345, 2` → `-123.45`.
+pub fn format_decimal(mantissa: i64, decimals: u32) -> String {
+    let sign = if mantissa < 0 { "-" } else { "" };
+    let abs = mantissa.unsigned_abs();
+    if decimals == 0 {
+        return format!("{sign}{abs}");
+    }
+    let p = 10u64.pow(decimals.min(9));
+    format!(
+        "{sign}{}.{:0w$}",
+        abs / p,
+        abs % p,
+        w = decimals.min(9) as usize
+    )
+}
+
+/// The same reading as a scale showing `decimals` places would send it (for round trips).
+pub fn displayed(reading: &WeightReading, decimals: u32) -> WeightReading {
+    let round = |m: Mass| {
+        Mass::from_decimal(
+            to_decimal(m, reading.unit, decimals),
+            decimals,
+            reading.unit,
+        )
+        .unwrap_or(m)
+    };
+    WeightReading {
+        weight: round(reading.weight),
+        tare: reading.tare.map(round),
+        ..*reading
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_round_trip() {
+        for p in Protocol::ALL {
+            assert_eq!(p.name().parse::<Protocol>(), Ok(p));
+            assert_eq!(p.to_string(), p.name());
+        }
+        assert_eq!("MT_SICS".parse::<Protocol>(), Ok(Protocol::MtSics));
+        let err = "dymo".parse::<Protocol>().unwrap_err().to_string();
+        assert!(err.contains("mt-sics, toledo, sma, nci, cas"), "{err}");
+        assert!(Protocol::Nci.is_polled() && !Protocol::Toledo.is_polled());
+    }
+
+    #[test]
+    fn numbers_read_as_scales_print_them() {
+        assert_eq!(parse_number("   -  1.23"), Some((-123, 2)));
+        assert_eq!(parse_number("+  4.876"), Some((4876, 3)));
+        assert_eq!(parse_number("000013.5"), Some((135, 1)));
+        assert_eq!(parse_number("100000"), Some((100_000, 0)));
+        for bad in [
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "1 2",
+            "1e3",
+            "--1",
+            "0x10",
+            "9999999999999",
+        ] {
+            assert_eq!(parse_number(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lb_oz_is_exact() {
+        // 12 lb 7.50 oz = 199.5 oz.
+        assert_eq!(
+            parse_lb_oz("12:07.50"),
+            Mass::from_decimal(1995, 1, MassUnit::Ounce)
+        );
+        assert_eq!(
+            parse_lb_oz("-0:08"),
+            Some(Mass::from_micrograms(-226_796_185))
+        );
+        assert_eq!(parse_lb_oz("1:16.0"), None, "ounces stay below 16");
+        assert_eq!(parse_lb_oz("1.5:02"), None);
+        assert_eq!(parse_lb_oz("1:-2"), None);
+    }
+
+    #[test]
+    fn decimals_round_half_away_from_zero() {
+        let m = Mass::from_decimal(12345, 3, MassUnit::Kilogram).unwrap();
+        assert_eq!(to_decimal(m, MassUnit::Kilogram, 2), 1235);
+        assert_eq!(
+            to_decimal(
+                Mass::from_micrograms(-12_345_000_000),
+                MassUnit::Kilogram,
+                2
+            ),
+            -1235
+        );
+        assert_eq!(to_decimal(Mass::from_lb(44), MassUnit::Pound, 2), 4400);
+        assert_eq!(format_decimal(-12345, 2), "-123.45");
+        assert_eq!(format_decimal(5, 3), "0.005");
+        assert_eq!(format_decimal(7, 0), "7");
+    }
+
+    #[test]
+    fn pending_is_bounded_and_masks_parity() {
+        let mut p = Pending::default();
+        p.push(&[0xb1, 0x32]);
+        assert_eq!(p.bytes(), b"12");
+        p.push(&vec![b'x'; MAX_PENDING + 10]);
+        assert_eq!(p.bytes().len(), MAX_PENDING);
+        let e = p.take_overflow().unwrap();
+        assert_eq!(e.reason, Reject::Overflow(12));
+        assert!(p.take_overflow().is_none());
+    }
+}
