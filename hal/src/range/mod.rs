@@ -5,5 +5,6 @@
 //! sensor the config chose.
 
 pub mod hcsr04;
+pub mod pi;
 pub mod tfmini;
 pub mod vl53l1x;
