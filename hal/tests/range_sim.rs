@@ -7,7 +7,7 @@ use intake_hal::{ErrorKind, RangeFinder};
 use tokio::sync::watch;
 
 fn l(s: &str) -> Length {
-    s.parse().unwrap()
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
 #[tokio::test]
