@@ -5,6 +5,7 @@
 //! The foot switch's debouncing and press classification ([`Debouncer`]) take time as an
 //! argument too; [`FootSwitch`] only samples the pin.
 
+pub mod config;
 pub mod pi;
 
 use std::sync::{Arc, Mutex};

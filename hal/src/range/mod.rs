@@ -40,3 +40,4 @@ impl std::fmt::Display for Axis {
         f.write_str(self.label())
     }
 }
+pub mod config;
