@@ -3,6 +3,7 @@
 
 mod config_check;
 mod manifest;
+mod probe;
 mod quote;
 mod scans;
 
@@ -36,6 +37,7 @@ enum Command {
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
     Config(config_check::ConfigCmd),
+    Probe(probe::Probe),
 }
 
 impl Cli {
@@ -48,6 +50,7 @@ impl Cli {
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),
             Command::Config(c) => c.run(&ctx),
+            Command::Probe(c) => c.run(&ctx),
         }
     }
 }

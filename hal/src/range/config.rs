@@ -311,7 +311,10 @@ impl RangeDeviceConfig {
     pub fn describe(&self) -> String {
         match self {
             RangeDeviceConfig::Sim { mounting, .. } => {
-                format!("simulated, mounted {} away", mounting)
+                format!(
+                    "simulated, mounted {:.1} mm away",
+                    mounting.micrometres() as f64 / 1000.0
+                )
             }
             RangeDeviceConfig::Vl53l1x {
                 bus,
