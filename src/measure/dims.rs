@@ -599,4 +599,21 @@ path = "/dev/serial/by-id/usb-lidar"
         let e = cfg_from(two).unwrap_err();
         assert!(e.message.contains("no sensor measures axis \"x\""), "{e}");
     }
+
+    #[test]
+    fn the_pi_example_config_is_valid() {
+        use intake_hal::operator::config::{IndicatorConfig, RawIndicator};
+        let text = include_str!("../../config/pi.example.toml");
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let raw: RawDimensions = table["dimensions"].clone().try_into().unwrap();
+        let c = DimsConfig::from_raw(&raw, "dimensions").unwrap();
+        assert!(
+            c.sensors
+                .iter()
+                .all(|s| s.device.is_real() && s.baseline.is_some())
+        );
+        let raw: RawIndicator = table["indicator"].clone().try_into().unwrap();
+        let i = IndicatorConfig::from_raw(&raw, "indicator").unwrap();
+        assert!(i.is_real());
+    }
 }
