@@ -13,7 +13,7 @@
 
 use intake_hal::quantity::Length;
 use intake_hal::range::tfmini::{
-    ChecksumError, Frame, InvalidReading, MAX_BUFFER, Model, Parser, TfMini,
+    ChecksumError, ClearInput, Frame, InvalidReading, MAX_BUFFER, Model, Parser, TfMini,
 };
 use intake_hal::{ErrorKind, RangeFinder};
 use proptest::prelude::*;
@@ -241,12 +241,10 @@ async fn the_transport_reads_a_fresh_frame_from_a_pty() {
 }
 
 #[tokio::test]
-async fn the_transport_reports_an_invalid_reading_and_a_silent_sensor() {
-    use std::time::Duration;
+async fn the_transport_reports_an_invalid_reading() {
     use tokio::io::AsyncWriteExt;
     let (mut sensor_end, our_end) = tokio_serial::SerialStream::pair().unwrap();
-    let mut tf =
-        TfMini::new("side", Model::TfLuna, our_end).with_timeout(Duration::from_millis(200));
+    let mut tf = TfMini::new("side", Model::TfLuna, our_end);
     let (reading, ()) = tokio::join!(tf.measure(), async {
         sensor_end
             .write_all(&frame(0xFFFC, 300, 0x0900))
@@ -256,13 +254,47 @@ async fn the_transport_reports_an_invalid_reading_and_a_silent_sensor() {
     let e = reading.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OutOfRange);
     assert!(e.to_string().contains("TF-Luna side: ambient light"), "{e}");
+}
 
+/// An in-memory port (for timeouts in paused time, where a pty's real IO would race the
+/// virtual clock); clearing its input is a no-op.
+struct MemPort(tokio::io::DuplexStream);
+
+impl tokio::io::AsyncRead for MemPort {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl ClearInput for MemPort {
+    fn clear_input(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_sensor_times_out_and_only_bad_frames_are_malformed() {
+    use tokio::io::AsyncWriteExt;
+    let (mut sensor_end, ours) = tokio::io::duplex(256);
+    let mut tf = TfMini::new("side", Model::TfMiniPlus, MemPort(ours));
     let e = tf.measure().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(e.to_string().contains("115200 8N1"), "{e}");
 
     let (reading, ()) = tokio::join!(tf.measure(), async {
-        sensor_end.write_all(&OFF_BY_ONE[3]).await.unwrap();
+        for bad in OFF_BY_ONE {
+            sensor_end.write_all(&bad).await.unwrap();
+        }
     });
-    assert_eq!(reading.unwrap_err().kind(), ErrorKind::Malformed);
+    let e = reading.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Malformed);
+    assert!(e.to_string().contains("7 frame(s)"), "{e}");
+
+    drop(sensor_end);
+    let e = tf.measure().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Disconnected);
 }
