@@ -3,6 +3,7 @@
 
 mod config_check;
 mod manifest;
+mod probe;
 mod quote;
 mod scans;
 mod status;
@@ -38,6 +39,7 @@ enum Command {
     Scans(scans::Scans),
     Status(status::Status),
     Config(config_check::ConfigCmd),
+    Probe(probe::Probe),
 }
 
 impl Cli {
@@ -51,6 +53,7 @@ impl Cli {
             Command::Scans(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
             Command::Config(c) => c.run(&ctx),
+            Command::Probe(c) => c.run(&ctx),
         }
     }
 }
