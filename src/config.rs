@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::country::Country;
 use crate::judge::Policy;
+use crate::measure::weight::StableRule;
 use crate::pricing::RateCard;
 use crate::quantity::{Length, Mass, Money};
 use crate::rules::{Destinations, Limits};
@@ -138,6 +139,8 @@ struct RawWeighing {
     division: String,
     stable_readings: usize,
     stable_window_ms: u64,
+    unflagged_readings: usize,
+    unflagged_window_ms: u64,
     settle_timeout_ms: u64,
     measure_timeout_ms: u64,
     scale_silence_ms: u64,
@@ -151,8 +154,10 @@ impl Default for RawWeighing {
         RawWeighing {
             detect_threshold: "50 g".into(),
             division: "5 g".into(),
-            stable_readings: 5,
-            stable_window_ms: 600,
+            stable_readings: 3,
+            stable_window_ms: 300,
+            unflagged_readings: 6,
+            unflagged_window_ms: 800,
             settle_timeout_ms: 5000,
             measure_timeout_ms: 3000,
             scale_silence_ms: 2000,
@@ -428,22 +433,28 @@ impl Settings {
         let station = StationConfig {
             detect_threshold: mass("detect_threshold", &w.detect_threshold)?,
             min_presence: ms("min_presence_ms", w.min_presence_ms)?,
-            stable_readings: w.stable_readings,
-            stable_window: ms("stable_window_ms", w.stable_window_ms)?,
-            division: mass("division", &w.division)?,
+            stable: StableRule {
+                division: mass("division", &w.division)?,
+                readings: w.stable_readings,
+                window: ms("stable_window_ms", w.stable_window_ms)?,
+                unflagged_readings: w.unflagged_readings,
+                unflagged_window: ms("unflagged_window_ms", w.unflagged_window_ms)?,
+            },
             settle_timeout: ms("settle_timeout_ms", w.settle_timeout_ms)?,
             measure_timeout: ms("measure_timeout_ms", w.measure_timeout_ms)?,
             scale_silence: ms("scale_silence_ms", w.scale_silence_ms)?,
             zero_tolerance: mass("zero_tolerance", &w.zero_tolerance)?,
             second_parcel_delta: mass("second_parcel_delta", &w.second_parcel_delta)?,
         };
-        if !(2..=100).contains(&station.stable_readings) {
-            return Err(invalid(
-                "weighing.stable_readings",
-                "must be between 2 and 100 readings".into(),
-            ));
+        for (key, n) in [
+            ("weighing.stable_readings", w.stable_readings),
+            ("weighing.unflagged_readings", w.unflagged_readings),
+        ] {
+            if !(2..=100).contains(&n) {
+                return Err(invalid(key, "must be between 2 and 100 readings".into()));
+            }
         }
-        if station.division == Mass::ZERO {
+        if station.stable.division == Mass::ZERO {
             return Err(invalid(
                 "weighing.division",
                 "must be the scale's display step, like \"5 g\" or \"0.01 lb\"".into(),
@@ -478,7 +489,9 @@ impl Settings {
                 if !(320..=8192).contains(&width) || !(240..=8192).contains(&height) {
                     return Err(invalid(
                         "camera",
-                        format!("a {width}×{height} frame is not a camera frame; use e.g. 1280×720 or 1920×1080"),
+                        format!(
+                            "a {width}×{height} frame is not a camera frame; use e.g. 1280×720 or 1920×1080"
+                        ),
                     ));
                 }
                 CameraSettings::Sim { width, height }

@@ -103,7 +103,12 @@ pub(crate) fn matrix(
     global_binarizer: bool,
 ) -> Vec<Symbol> {
     let data: std::borrow::Cow<'_, [u8]> = if invert {
-        patch.data.iter().map(|v| 255 - v).collect::<Vec<u8>>().into()
+        patch
+            .data
+            .iter()
+            .map(|v| 255 - v)
+            .collect::<Vec<u8>>()
+            .into()
     } else {
         (&patch.data[..]).into()
     };
@@ -190,11 +195,7 @@ pub(crate) fn linear(
                 && let [p0, p1, ..] = r.getPoints()
             {
                 let (x0, x1) = (flip(p0.x).min(flip(p1.x)), flip(p0.x).max(flip(p1.x)));
-                return Some(symbol(
-                    Format::Code128,
-                    &r,
-                    linear_corners(patch, x0, x1),
-                ));
+                return Some(symbol(Format::Code128, &r, linear_corners(patch, x0, x1)));
             }
             if s.enabled(Format::Code39)
                 && let Ok(r) = c39.decode_row(y as u32, &b, &hints)

@@ -98,7 +98,12 @@ impl Reader {
     fn decode_region(&self, frame: &Frame<'_>, r: &Region, level: u8) -> Vec<Symbol> {
         let s = &self.settings;
         let patch = warp(frame, r.center, r.angle, r.half_u, r.half_v, 1.0);
-        let two_d: Vec<Format> = s.formats.iter().copied().filter(|f| !f.is_linear()).collect();
+        let two_d: Vec<Format> = s
+            .formats
+            .iter()
+            .copied()
+            .filter(|f| !f.is_linear())
+            .collect();
         match (r.kind, level) {
             (RegionKind::Linear, 0) => {
                 if s.any_linear()

@@ -13,18 +13,15 @@
 //! a second parcel added on top is recorded as `multiple_parcels`; a silent or failing scale
 //! becomes `sensor_fault`. Nothing waits forever.
 
-mod settle;
-
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use intake_hal::{Beep, DeviceError, Light, ScaleStatus, Signal, WeightReading};
 
 use crate::judge::{Measurement, Problem, WaybillRead};
+use crate::measure::weight::{Platform, StableDetector, StableRule, ZeroRule};
 use crate::quantity::{Dims, Mass};
 use crate::rules::Reason;
-
-pub use settle::Settle;
 
 /// Timing and thresholds of the station (validated config).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +30,8 @@ pub struct StationConfig {
     pub detect_threshold: Mass,
     /// Shorter blips above the threshold (a bump, a hand) are ignored.
     pub min_presence: Duration,
-    /// Consecutive readings within one division that make a weight stable.
-    pub stable_readings: usize,
-    /// Or: readings within one division for this long, for scales that never flag stable.
-    pub stable_window: Duration,
-    /// The scale's division (display resolution).
-    pub division: Mass,
+    /// When a weight is stable (see `measure::weight`).
+    pub stable: StableRule,
     /// No stable weight within this → `unstable_weight`.
     pub settle_timeout: Duration,
     /// Dimensions and label must arrive within this after the weight settles.
@@ -56,9 +49,13 @@ impl Default for StationConfig {
         StationConfig {
             detect_threshold: Mass::from_grams(50),
             min_presence: Duration::from_millis(200),
-            stable_readings: 5,
-            stable_window: Duration::from_millis(600),
-            division: Mass::from_grams(5),
+            stable: StableRule {
+                division: Mass::from_grams(5),
+                readings: 3,
+                window: Duration::from_millis(300),
+                unflagged_readings: 6,
+                unflagged_window: Duration::from_millis(600),
+            },
             settle_timeout: Duration::from_secs(5),
             measure_timeout: Duration::from_secs(3),
             scale_silence: Duration::from_secs(2),
@@ -156,7 +153,7 @@ pub enum Phase {
 struct Parcel {
     id: ParcelId,
     detected_at: Instant,
-    settle: Settle,
+    settle: StableDetector,
     weight: Option<Result<Mass, Problem>>,
     settled_at: Option<Instant>,
     dims: Option<Result<Dims, Problem>>,
@@ -194,7 +191,7 @@ pub struct Station {
     scale_fault: Option<String>,
     off_zero: bool,
     /// Stable readings of the empty platform, for zero tracking.
-    empty: Settle,
+    empty: StableDetector,
     /// The measure deadline of the parcel being measured.
     deadline: Option<Instant>,
     out: VecDeque<Output>,
@@ -211,7 +208,7 @@ fn signal(light: Light, blink: bool, beep: Beep, text: impl Into<String>) -> Sig
 
 impl Station {
     pub fn new(cfg: StationConfig, now: Instant) -> Station {
-        let empty = Settle::new(&cfg);
+        let empty = StableDetector::new(cfg.stable);
         Station {
             cfg,
             state: State::Idle { above_since: None },
@@ -424,22 +421,18 @@ impl Station {
                     let since = *above_since.get_or_insert(now);
                     if now >= since + self.cfg.min_presence {
                         self.start_parcel(now);
-                        if let State::Settling(p) = &mut self.state {
-                            p.settle.push(now, &r);
-                        }
-                        self.try_settle(now);
+                        self.settle_on(now, &r);
                     }
                 } else {
                     *above_since = None;
                     self.track_zero(now, &r);
                 }
             }
-            State::Settling(p) => {
+            State::Settling(_) => {
                 if !present {
                     self.removed_early(now);
                 } else {
-                    p.settle.push(now, &r);
-                    self.try_settle(now);
+                    self.settle_on(now, &r);
                 }
             }
             State::Measuring(p) => {
@@ -476,7 +469,7 @@ impl Station {
                         "ready",
                     )));
                     self.state = State::Idle { above_since: None };
-                    self.empty = Settle::new(&self.cfg);
+                    self.empty.reset();
                 }
             }
         }
@@ -489,10 +482,16 @@ impl Station {
             self.set_off_zero(true, r.weight);
             return;
         }
-        self.empty.push(now, r);
-        if let Some(w) = self.empty.stable_weight() {
-            let off = w.micrograms().abs() > self.cfg.zero_tolerance.micrograms();
-            self.set_off_zero(off, w);
+        if let Some(stable) = self.empty.push(now, r) {
+            let rule = ZeroRule {
+                tolerance: self.cfg.zero_tolerance,
+                min_parcel: self.cfg.detect_threshold,
+            };
+            match rule.check(stable.weight) {
+                Ok(Platform::Empty) => self.set_off_zero(false, stable.weight),
+                Ok(Platform::Loaded(_)) => {}
+                Err(_) => self.set_off_zero(true, stable.weight),
+            }
         }
     }
 
@@ -533,7 +532,7 @@ impl Station {
         self.state = State::Settling(Box::new(Parcel {
             id,
             detected_at: now,
-            settle: Settle::new(&self.cfg),
+            settle: StableDetector::new(self.cfg.stable),
             weight: None,
             settled_at: None,
             dims: None,
@@ -544,10 +543,12 @@ impl Station {
         }));
     }
 
-    fn try_settle(&mut self, now: Instant) {
+    /// Feeds a reading to the parcel's stable-weight detector; moves on once it is stable.
+    fn settle_on(&mut self, now: Instant, r: &WeightReading) {
         if let State::Settling(p) = &mut self.state
-            && let Some(w) = p.settle.stable_weight()
+            && let Some(stable) = p.settle.push(now, r)
         {
+            let w = stable.weight;
             p.weight = Some(if p.off_zero {
                 Err(Problem::Uncalibrated)
             } else {

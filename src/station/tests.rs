@@ -206,11 +206,19 @@ fn a_weight_that_never_settles_is_unstable_and_still_measured() {
 #[test]
 fn missing_dimensions_and_label_time_out_into_faults() {
     let mut d = Drive::new();
-    d.stream(2000, true, 8);
-    assert_eq!(d.st.phase(), Phase::Measuring);
-    d.stream(2000, true, 28);
-    assert_eq!(d.st.phase(), Phase::Measuring);
-    d.stream(2000, true, 2);
+    while d.st.phase() != Phase::Measuring {
+        d.stream(2000, true, 1);
+    }
+    let measuring_since = d.now;
+    while d.st.phase() == Phase::Measuring {
+        d.stream(2000, true, 1);
+    }
+    let waited = d.now - measuring_since;
+    let timeout = StationConfig::default().measure_timeout;
+    assert!(
+        waited >= timeout && waited <= timeout + Duration::from_millis(100),
+        "{waited:?}"
+    );
     let f = d.commit();
     assert_eq!(f.measurement.dims, Err(Problem::Fault));
     assert_eq!(f.measurement.waybill, WaybillRead::NoRead);
