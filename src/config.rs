@@ -98,6 +98,9 @@ struct RawConfig {
     barcode: crate::barcode::BarcodeConfig,
     #[serde(default)]
     camera: CameraSettings,
+    scale: intake_hal::scale::config::ScaleConfig,
+    dimensions: crate::measure::dims::RawDimensions,
+    indicator: intake_hal::operator::config::RawIndicator,
 }
 
 /// Which camera looks at the label (`[camera]`).
@@ -271,6 +274,9 @@ pub struct Settings {
     pub sim: SimSettings,
     pub barcode: crate::barcode::BarcodeConfig,
     pub camera: CameraSettings,
+    pub scale: intake_hal::scale::config::ScaleSettings,
+    pub dimensions: crate::measure::dims::DimsConfig,
+    pub indicator: intake_hal::operator::config::IndicatorConfig,
 }
 
 impl Settings {
@@ -504,6 +510,12 @@ impl Settings {
             },
         };
 
+        let scale = raw.scale.validate().map_err(|e| invalid(&format!("scale.{}", e.key), e.message))?;
+        let dimensions = crate::measure::dims::DimsConfig::from_raw(&raw.dimensions, "dimensions")
+            .map_err(|e| invalid(&e.key, e.message))?;
+        let indicator = intake_hal::operator::config::IndicatorConfig::from_raw(&raw.indicator, "indicator")
+            .map_err(|e| invalid(&e.key, e.message))?;
+
         let data_dir = match &source {
             Source::File(path) => base_dir(path).join(&raw.station.data_dir),
             Source::Embedded(_) => PathBuf::from(&raw.station.data_dir),
@@ -525,6 +537,9 @@ impl Settings {
             sim,
             barcode: raw.barcode,
             camera,
+            scale,
+            dimensions,
+            indicator,
             source,
         })
     }
