@@ -4,6 +4,7 @@
 mod config_check;
 mod manifest;
 mod quote;
+mod scale;
 mod scans;
 
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ enum Command {
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
     Config(config_check::ConfigCmd),
+    Scale(scale::ScaleCmd),
 }
 
 impl Cli {
@@ -48,6 +50,7 @@ impl Cli {
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),
             Command::Config(c) => c.run(&ctx),
+            Command::Scale(c) => c.run(&ctx),
         }
     }
 }
