@@ -237,12 +237,16 @@ impl Monitor {
         let mut seen = 0;
         while self.count.is_none_or(|c| seen < c) {
             let f = scale.next_frame().await;
+            // The bytes read since the last frame; one read may bring several frames.
             let raw = hex(&scale.take_raw());
             let line = match &f {
                 Ok(frame) if self.json => {
                     let mut v = frame_json(frame);
                     v["raw"] = json!(raw);
                     v.to_string()
+                }
+                Ok(frame) if raw.is_empty() => {
+                    format!("{:<60} | (in the read above)", frame_text(frame))
                 }
                 Ok(frame) => format!("{:<60} | {raw}", frame_text(frame)),
                 Err(e) if self.json => {
