@@ -5,6 +5,8 @@
 //! Time is real (the pty is real IO), but short: 20 ms polls and a 300 ms read timeout.
 //! Nothing waits a fixed time for a result; every wait is a read with a deadline.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use intake_hal::quantity::{Mass, MassUnit};

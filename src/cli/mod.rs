@@ -5,6 +5,7 @@ mod config_check;
 mod manifest;
 mod probe;
 mod quote;
+mod scale;
 mod scans;
 mod status;
 
@@ -40,6 +41,7 @@ enum Command {
     Status(status::Status),
     Config(config_check::ConfigCmd),
     Probe(probe::Probe),
+    Scale(scale::ScaleCmd),
 }
 
 impl Cli {
@@ -54,6 +56,7 @@ impl Cli {
             Command::Status(c) => c.run(&ctx),
             Command::Config(c) => c.run(&ctx),
             Command::Probe(c) => c.run(&ctx),
+            Command::Scale(c) => c.run(&ctx),
         }
     }
 }

@@ -110,6 +110,8 @@ pub trait FrameParser: Send {
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>>;
     /// Forgets everything pending (after a reconnect).
     fn reset(&mut self);
+    /// Bytes held that do not form a frame yet (at the end of a capture: a cut-off frame).
+    fn pending(&self) -> &[u8];
 }
 
 /// The protocols intake speaks.

@@ -58,20 +58,36 @@ impl FrameParser for Parser {
             };
             let line = &b[..end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let result = if line.is_empty() {
-                None
-            } else {
-                Some(parse_line(line).map_err(|r| FrameError::new(r, &b[..=end])))
-            };
-            self.pending.consume(end + 1);
-            if result.is_some() {
-                return result;
+            if line.is_empty() {
+                self.pending.consume(end + 1);
+                continue;
+            }
+            match parse_line(line) {
+                Ok(frame) => {
+                    self.pending.consume(end + 1);
+                    return Some(Ok(frame));
+                }
+                Err(reason) => {
+                    // Noise glued to the front of a good line: report the noise, keep the line.
+                    if let Some(i) = (1..line.len()).find(|&i| parse_line(&line[i..]).is_ok()) {
+                        let err = FrameError::new(Reject::Garbage(i), &line[..i]);
+                        self.pending.consume(i);
+                        return Some(Err(err));
+                    }
+                    let err = FrameError::new(reason, &b[..=end]);
+                    self.pending.consume(end + 1);
+                    return Some(Err(err));
+                }
             }
         }
     }
 
     fn reset(&mut self) {
         self.pending.clear();
+    }
+
+    fn pending(&self) -> &[u8] {
+        self.pending.bytes()
     }
 }
 
@@ -342,6 +358,20 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn noise_before_a_line_is_skipped_and_the_line_read() {
+        let got = frames(b"\xff\x00#xS S      1.00 kg\r\n");
+        assert!(matches!(
+            &got[0],
+            Err(FrameError {
+                reason: Reject::Garbage(4),
+                ..
+            })
+        ));
+        assert!(matches!(&got[1], Ok(Frame::Reading(r)) if r.weight == Mass::from_grams(1000)));
+        assert_eq!(got.len(), 2);
     }
 
     #[test]

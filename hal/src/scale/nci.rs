@@ -99,6 +99,10 @@ impl FrameParser for Parser {
     fn reset(&mut self) {
         self.pending.clear();
     }
+
+    fn pending(&self) -> &[u8] {
+        self.pending.bytes()
+    }
 }
 
 fn field(field: &'static str, value: &[u8]) -> Reject {

@@ -81,6 +81,10 @@ impl FrameParser for Parser {
     fn reset(&mut self) {
         self.pending.clear();
     }
+
+    fn pending(&self) -> &[u8] {
+        self.pending.bytes()
+    }
 }
 
 fn field(field: &'static str, value: &[u8]) -> Reject {

@@ -82,6 +82,10 @@ impl FrameParser for Parser {
     fn reset(&mut self) {
         self.pending.clear();
     }
+
+    fn pending(&self) -> &[u8] {
+        self.pending.bytes()
+    }
 }
 
 fn bad(field: &'static str, b: u8) -> Reject {

@@ -1,0 +1,289 @@
+//! Black-box tests of `intake scale`: the built binary, each test in its own temp dir.
+//! Captures come from `hal/tests/fixtures/scale/` (provenance in its README); live tests run
+//! the simulated scale on a pty inside the test process.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use intake_hal::quantity::{Mass, MassUnit};
+use intake_hal::scale::Protocol;
+use intake_hal::scale::sim::{SimScale, SimScaleOptions};
+use serde_json::Value;
+use tokio::sync::watch;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("hal/tests/fixtures/scale")
+        .join(name)
+}
+
+fn intake(dir: &tempfile::TempDir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("INTAKE_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run intake")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+fn decode(protocol: &str, file: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture(file);
+    let out = intake(
+        &dir,
+        &[
+            "scale",
+            "decode",
+            "--protocol",
+            protocol,
+            f.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out)
+}
+
+fn frames(lines: &[Value]) -> Vec<&str> {
+    lines.iter().map(|v| v["frame"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn decode_toledo_with_misaligned_start_parity_bad_checksum_and_half_frame() {
+    let lines = decode("toledo", "toledo-wildcat.bin");
+    assert_eq!(
+        frames(&lines),
+        [
+            "rejected", "reading", "reading", "rejected", "rejected", "reading"
+        ]
+    );
+    for r in [&lines[1], &lines[2], &lines[5]] {
+        assert_eq!(r["weight"], 123.45);
+        assert_eq!(r["unit"], "kg");
+        assert_eq!(r["stable"], true);
+        assert_eq!(r["net"], false);
+        assert_eq!(r["tare"], 0.0);
+    }
+    assert!(
+        lines[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("checksum 0x1f")
+    );
+    assert!(lines[4]["error"].as_str().unwrap().contains("half frame"));
+}
+
+#[test]
+fn decode_mt_sics_stream_with_lb_oz() {
+    let lines = decode("mt-sics", "mt-sics-ohaus-sir.bin");
+    assert_eq!(
+        frames(&lines),
+        [
+            "rejected", "reading", "reading", "reading", "reading", "status", "refused", "reading"
+        ]
+    );
+    assert_eq!(lines[3]["weight"], 114.87);
+    assert_eq!(lines[3]["stable"], false);
+    assert_eq!(lines[5]["status"], "not_executable");
+    assert_eq!(lines[6]["code"], "ES");
+    // 12 lb 7.50 oz shown as decimal pounds.
+    assert_eq!(
+        (lines[7]["weight"].clone(), lines[7]["unit"].clone()),
+        (12.46875.into(), "lb".into())
+    );
+}
+
+#[test]
+fn decode_nci_sma_and_cas_captures() {
+    let nci = decode("nci", "nci-brewcop.bin");
+    assert_eq!(
+        frames(&nci),
+        ["rejected", "reading", "status", "reading", "refused"]
+    );
+    assert_eq!(nci[2]["motion"], true);
+    assert_eq!(nci[3]["weight"], 1.25);
+    let sma = decode("sma", "sma-sartorius.bin");
+    assert_eq!(
+        frames(&sma),
+        ["rejected", "reading", "reading", "refused", "status"]
+    );
+    assert_eq!(sma[2]["unit"], "kg");
+    assert_eq!(sma[4]["status"], "zero_error");
+    let cas = decode("cas", "cas-mixed.bin");
+    assert_eq!(
+        frames(&cas),
+        [
+            "rejected", "reading", "reading", "rejected", "reading", "status"
+        ]
+    );
+    assert_eq!(cas[1]["net"], true);
+    assert_eq!(cas[4]["stable"], false);
+    assert_eq!(cas[5]["status"], "over_capacity");
+}
+
+#[test]
+fn decode_a_capture_cut_mid_frame_reports_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cut.bin"), b"ST,GS,+  4.876kg\r\nST,GS,+ ").unwrap();
+    let out = intake(
+        &dir,
+        &["scale", "decode", "--protocol", "cas", "cut.bin", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let lines = json_lines(&out);
+    assert_eq!(frames(&lines), ["reading", "rejected"]);
+}
+
+#[test]
+fn decode_prints_text_without_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture("cas-mixed.bin");
+    let out = intake(
+        &dir,
+        &["scale", "decode", "--protocol", "cas", f.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("reading   1.234 kg stable net"),
+        "{text}"
+    );
+}
+
+#[test]
+fn decode_bad_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture("cas-mixed.bin");
+    let bad_name = intake(
+        &dir,
+        &["scale", "decode", "--protocol", "dymo", f.to_str().unwrap()],
+    );
+    assert_eq!(bad_name.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_name.stderr).contains("mt-sics, toledo, sma, nci, cas"));
+    let missing = intake(&dir, &["scale", "decode", "--protocol", "cas", "nope.bin"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read capture nope.bin"));
+}
+
+/// Runs the simulated scale in this process while the binary talks to it.
+fn with_sim(protocol: Protocol, f: impl FnOnce(&str) -> Output) -> Output {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_tx, rx) = watch::channel(Mass::from_decimal(1234, 2, MassUnit::Pound).unwrap());
+    let opts = SimScaleOptions {
+        settle: Duration::ZERO,
+        interval: Duration::from_millis(20),
+        ..SimScaleOptions::default()
+    };
+    let (sim, path) = rt.block_on(async { SimScale::spawn(protocol, rx, opts).unwrap() });
+    let out = f(path.to_str().unwrap());
+    drop(sim);
+    out
+}
+
+#[test]
+fn monitor_prints_frames_beside_raw_hex() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_sim(Protocol::Nci, |port| {
+        intake(
+            &dir,
+            &[
+                "scale",
+                "monitor",
+                "--port",
+                port,
+                "--protocol",
+                "nci",
+                "--poll-ms",
+                "20",
+                "--count",
+                "3",
+                "--json",
+            ],
+        )
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3);
+    for l in &lines {
+        assert_eq!(l["frame"], "reading");
+        assert!(
+            (l["weight"].as_f64().unwrap() - 12.34).abs() <= 0.011,
+            "{l}"
+        );
+        // The bytes of the read that completed the frame: LF, the weight line, status
+        // bytes, ETX in hex; empty when an earlier line's read brought this frame too.
+        let raw = l["raw"].as_str().unwrap();
+        assert!(raw.is_empty() || raw.starts_with("0a 30 30"), "{l}");
+    }
+    assert!(
+        lines[0]["raw"].as_str().unwrap().contains("0d 03"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn probe_says_which_protocol_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_sim(Protocol::MtSics, |port| {
+        intake(
+            &dir,
+            &[
+                "scale",
+                "probe",
+                "--port",
+                port,
+                "--baud",
+                "9600",
+                "--framing",
+                "8N1",
+                "--listen-ms",
+                "150",
+            ],
+        )
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("mt-sics answers at 9600 8N1"), "{text}");
+}
+
+#[test]
+fn probe_of_a_missing_port_fails_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = intake(
+        &dir,
+        &["scale", "probe", "--port", "/dev/intake-no-such-port"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
+}
