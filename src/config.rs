@@ -510,11 +510,15 @@ impl Settings {
             },
         };
 
-        let scale = raw.scale.validate().map_err(|e| invalid(&format!("scale.{}", e.key), e.message))?;
+        let scale = raw
+            .scale
+            .validate()
+            .map_err(|e| invalid(&format!("scale.{}", e.key), e.message))?;
         let dimensions = crate::measure::dims::DimsConfig::from_raw(&raw.dimensions, "dimensions")
             .map_err(|e| invalid(&e.key, e.message))?;
-        let indicator = intake_hal::operator::config::IndicatorConfig::from_raw(&raw.indicator, "indicator")
-            .map_err(|e| invalid(&e.key, e.message))?;
+        let indicator =
+            intake_hal::operator::config::IndicatorConfig::from_raw(&raw.indicator, "indicator")
+                .map_err(|e| invalid(&e.key, e.message))?;
 
         let data_dir = match &source {
             Source::File(path) => base_dir(path).join(&raw.station.data_dir),

@@ -125,7 +125,11 @@ pub fn judge(m: &Measurement, entry: Option<&ManifestEntry>, policy: &Policy) ->
         ) {
             match policy.card.rate(e.destination).and_then(|r| r.quote(w, d)) {
                 Ok(priced) => {
-                    if let Some(q) = e.quoted_price {
+                    // A returned parcel is not carried: it has a price, but nothing to adjust.
+                    let returned = reasons
+                        .iter()
+                        .any(|r| r.disposition() == crate::rules::Disposition::ReturnToSender);
+                    if let (Some(q), false) = (e.quoted_price, returned) {
                         let (adj, repriced) = adjustment(priced.price, q, policy.reprice_tolerance);
                         out.adjustment = Some(adj);
                         if repriced {

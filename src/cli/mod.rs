@@ -5,6 +5,7 @@ mod config_check;
 mod manifest;
 mod probe;
 mod quote;
+mod run;
 mod scale;
 mod scans;
 mod status;
@@ -35,6 +36,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Run(run::Run),
     Quote(quote::Quote),
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
@@ -45,11 +47,20 @@ enum Command {
 }
 
 impl Cli {
+    /// The log level when neither -v nor RUST_LOG says: the daemon tells what it does.
+    pub(crate) fn default_level(&self) -> u8 {
+        match self.command {
+            Command::Run(_) => self.verbose.max(1),
+            _ => self.verbose,
+        }
+    }
+
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         let ctx = Context {
             config: self.config,
         };
         match self.command {
+            Command::Run(c) => c.run(&ctx),
             Command::Quote(c) => c.run(&ctx),
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),
@@ -100,5 +111,6 @@ pub(crate) fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

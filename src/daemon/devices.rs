@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use intake_hal::camera::file::FileCamera;
+use intake_hal::camera::FileCamera;
 use intake_hal::camera::label::{LabelDamage, LabelSpec};
-use intake_hal::camera::sim::{SimCamera, SimCameraConfig};
+use intake_hal::camera::{SimCamera, SimCameraConfig};
 use intake_hal::operator::config::IndicatorConfig;
 use intake_hal::quantity::{Length, Mass};
 use intake_hal::range::Axis;
@@ -189,9 +189,10 @@ pub fn open(
 
     let mut sensors = Vec::new();
     for s in &settings.dimensions.sensors {
-        let finder = s.device.open(&s.name, s.axis, &box_rx).map_err(|e| {
-            OpenDevicesError(format!("dimension sensor \"{}\": {e}", s.name))
-        })?;
+        let finder = s
+            .device
+            .open(&s.name, s.axis, &box_rx)
+            .map_err(|e| OpenDevicesError(format!("dimension sensor \"{}\": {e}", s.name)))?;
         sensors.push((s.axis, finder));
     }
     let dims = RangeDims {
@@ -208,12 +209,12 @@ pub fn open(
                 seed: settings.sim.seed,
             },
         )),
-        CameraSettings::File { dir } => Box::new(
-            FileCamera::open(dir).map_err(|e| OpenDevicesError(format!("camera: {e}")))?,
-        ),
+        CameraSettings::File { dir } => {
+            Box::new(FileCamera::open(dir).map_err(|e| OpenDevicesError(format!("camera: {e}")))?)
+        }
     };
-    let reader = Reader::new(&settings.barcode)
-        .map_err(|e| OpenDevicesError(format!("barcode: {e}")))?;
+    let reader =
+        Reader::new(&settings.barcode).map_err(|e| OpenDevicesError(format!("barcode: {e}")))?;
     let label = CameraLabels {
         camera,
         reader: Arc::new(reader),
@@ -272,7 +273,8 @@ pub fn open(
                 parcels: sim.parcels,
             };
             let truth = truth_writer(sim.truth_file.clone())?;
-            let operator = tokio::spawn(Operator::new(generator, cfg, platform_tx, sig_rx, truth).run());
+            let operator =
+                tokio::spawn(Operator::new(generator, cfg, platform_tx, sig_rx, truth).run());
             let feeder = tokio::spawn(feed(platform_rx, load_tx, box_tx, label_tx));
             Some(SimDock {
                 _scale: scale_handle,
@@ -306,7 +308,12 @@ fn truth_writer(
         .create(true)
         .append(true)
         .open(&path)
-        .map_err(|e| OpenDevicesError(format!("cannot open the ground-truth file {}: {e}", path.display())))?;
+        .map_err(|e| {
+            OpenDevicesError(format!(
+                "cannot open the ground-truth file {}: {e}",
+                path.display()
+            ))
+        })?;
     Ok(Box::new(move |p: &SimParcel| {
         let line = serde_json::json!({
             "seq": p.seq,
@@ -344,7 +351,11 @@ async fn feed(
                     },
                     ..LabelSpec::new(p.waybill.clone())
                 }));
-                boxes.send_replace(Some(SimBox::new(p.dims.length, p.dims.width, p.dims.height)));
+                boxes.send_replace(Some(SimBox::new(
+                    p.dims.length,
+                    p.dims.width,
+                    p.dims.height,
+                )));
                 load.send_replace(p.weight);
             }
             None => {

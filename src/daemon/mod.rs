@@ -6,6 +6,7 @@
 //! waybill up in the manifest, judges (pure), writes the scan and its outbox row in one
 //! transaction, and only then tells the station, which only then lights the verdict.
 
+pub mod devices;
 pub mod status;
 mod store_worker;
 
@@ -78,7 +79,7 @@ pub struct Summary {
     pub parcels: u64,
     pub by_disposition: BTreeMap<Disposition, u64>,
     pub repriced: u64,
-    /// Sum of adjustments (cents; positive: customers owe more).
+    /// Sum of the repriced parcels' adjustments (cents; positive: customers owe more).
     pub adjustments_cents: i64,
     pub cycle: Vec<Duration>,
     pub settle: Vec<Duration>,
@@ -104,8 +105,8 @@ impl Summary {
         *self.by_disposition.entry(c.record.disposition).or_default() += 1;
         if c.record.disposition == Disposition::AcceptRepriced {
             self.repriced += 1;
+            self.adjustments_cents += c.record.adjustment.map_or(0, |a| a.cents());
         }
-        self.adjustments_cents += c.record.adjustment.map_or(0, |a| a.cents());
         self.cycle.push(c.cycle);
         self.settle.push(c.timings.settle);
         self.judge.push(c.judge);

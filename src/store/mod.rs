@@ -453,6 +453,21 @@ impl Store {
         Ok(row)
     }
 
+    /// Every manifest entry, by waybill.
+    pub fn manifest_entries(&self) -> Result<Vec<ManifestEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT waybill FROM manifest ORDER BY waybill")?;
+        let waybills: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(waybills.len());
+        for w in waybills {
+            out.extend(self.manifest_entry(&w)?);
+        }
+        Ok(out)
+    }
+
     /// How many manifest entries the store holds.
     pub fn manifest_len(&self) -> Result<u64> {
         let n: i64 = self

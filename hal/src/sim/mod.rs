@@ -260,6 +260,17 @@ impl Operator {
             }
             tokio::time::sleep(self.cfg.removal_delay).await;
             self.platform.send_replace(None);
+            // Wait for the station to see the platform empty (its light goes off) before
+            // the next parcel, as an operator would; a parcel lifted early may never get
+            // that, so not for long.
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(s) = self.signals.recv().await {
+                    if s.light == Light::Off {
+                        return;
+                    }
+                }
+            })
+            .await;
         }
     }
 }

@@ -1,0 +1,181 @@
+//! `intake run`: the station daemon.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Args;
+use intake::daemon::devices::{self, SimOptions};
+use intake::daemon::{self, RunOptions, Summary, quantile_ms};
+use intake::manifest::parse_csv;
+use intake::store::Store;
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{Context, bad_input};
+
+/// Run the station: weigh, measure, read, judge, store, signal. Runs on simulated devices
+/// unless the config names real ones. Stops on Ctrl-C / SIGTERM after the parcel in progress.
+#[derive(Debug, Args)]
+pub(crate) struct Run {
+    /// Stop after this many parcels and print a summary (with the simulated dock: the
+    /// operator brings exactly this many).
+    #[arg(long)]
+    parcels: Option<u64>,
+    /// Simulated dock at full speed: no pauses between parcels.
+    #[arg(long)]
+    fast: bool,
+    /// Append each simulated parcel's ground truth to FILE (JSON lines), for tests.
+    #[arg(long, value_name = "FILE")]
+    truth: Option<PathBuf>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Run {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        let settings = ctx.settings()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("intake")
+            .build()
+            .context("cannot start the async runtime")?;
+        let started = Instant::now();
+        let summary = rt.block_on(async {
+            let mut store = ctx.store(&settings)?;
+            preload(&settings, &mut store)?;
+            let card_text = settings.rate_card_source.read().unwrap_or_default();
+            store.record_rate_card(
+                &settings.policy.card.version,
+                &String::from_utf8_lossy(&card_text),
+                jiff::Timestamp::now(),
+            )?;
+            let sim = SimOptions {
+                fast: self.fast,
+                parcels: self.parcels,
+                truth_file: self.truth.clone(),
+            };
+            let (devs, dock) = devices::open(&settings, &store, &sim).map_err(bad_input)?;
+            let summary = daemon::run(
+                &settings,
+                settings.station.clone(),
+                store,
+                devs,
+                RunOptions {
+                    parcels: self.parcels,
+                },
+                shutdown_signal(),
+            )
+            .await?;
+            drop(dock);
+            anyhow::Ok(summary)
+        })?;
+        rt.shutdown_timeout(std::time::Duration::from_secs(2));
+        print_summary(&summary, started.elapsed(), self.json);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Loads the configured manifest file into the store (idempotent).
+fn preload(settings: &intake::config::Settings, store: &mut Store) -> anyhow::Result<()> {
+    let Some(src) = &settings.manifest_preload else {
+        return Ok(());
+    };
+    let bytes = src
+        .read()
+        .with_context(|| format!("cannot read manifest.preload {}", src.describe()))
+        .map_err(bad_input)?;
+    let parsed = parse_csv(&bytes, &settings.waybill)
+        .with_context(|| format!("manifest.preload {}", src.describe()))
+        .map_err(bad_input)?;
+    for r in &parsed.rejected {
+        warn!(file = %src.describe(), line = r.line, problem = %r.message, "manifest row skipped");
+    }
+    let counts = store.import_manifest(&parsed.entries, &src.describe(), jiff::Timestamp::now())?;
+    info!(file = %src.describe(), new = counts.inserted, updated = counts.updated, "manifest loaded");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn print_summary(s: &Summary, took: std::time::Duration, as_json: bool) {
+    let secs = took.as_secs_f64();
+    let rate = if secs > 0.0 {
+        s.parcels as f64 / secs
+    } else {
+        0.0
+    };
+    let ms =
+        |v: &[std::time::Duration], q: f64| quantile_ms(v, q).map(|x| (x * 10.0).round() / 10.0);
+    if as_json {
+        let by: serde_json::Map<String, serde_json::Value> = s
+            .by_disposition
+            .iter()
+            .map(|(d, n)| (d.as_str().to_owned(), json!(n)))
+            .collect();
+        let out = json!({
+            "parcels": s.parcels,
+            "seconds": (secs * 100.0).round() / 100.0,
+            "parcels_per_second": (rate * 100.0).round() / 100.0,
+            "by_disposition": by,
+            "repriced": s.repriced,
+            "adjustments_cents": s.adjustments_cents,
+            "cycle_ms": {"median": ms(&s.cycle, 0.5), "p99": ms(&s.cycle, 0.99)},
+            "settle_ms": {"median": ms(&s.settle, 0.5), "p99": ms(&s.settle, 0.99)},
+            "label_ms": {"median": ms(&s.label, 0.5), "p99": ms(&s.label, 0.99)},
+            "judge_ms": {"median": ms(&s.judge, 0.5), "p99": ms(&s.judge, 0.99)},
+            "commit_ms": {"median": ms(&s.commit, 0.5), "p99": ms(&s.commit, 0.99)},
+        });
+        println!("{out}");
+        return;
+    }
+    println!(
+        "{} parcel(s) in {secs:.1} s ({rate:.2} parcels/s)",
+        s.parcels
+    );
+    let counts: Vec<String> = s
+        .by_disposition
+        .iter()
+        .map(|(d, n)| format!("{d} {n}"))
+        .collect();
+    println!("  {}", counts.join(" · "));
+    let adj = intake::quantity::Money::from_cents(s.adjustments_cents);
+    println!(
+        "  repriced: {} parcel(s), adjustments total {adj}",
+        s.repriced
+    );
+    let f = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.1} ms"));
+    println!(
+        "  cycle time: median {}, p99 {} (settle {}, label {}, judge {}, commit {})",
+        f(ms(&s.cycle, 0.5)),
+        f(ms(&s.cycle, 0.99)),
+        f(ms(&s.settle, 0.5)),
+        f(ms(&s.label, 0.5)),
+        f(ms(&s.judge, 0.5)),
+        f(ms(&s.commit, 0.5)),
+    );
+}
