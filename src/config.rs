@@ -87,6 +87,7 @@ struct RawConfig {
     waybill: RawWaybill,
     #[serde(default)]
     manifest: RawManifest,
+    sync: Option<crate::sync::config::SyncConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +149,8 @@ pub struct Settings {
     pub waybill: WaybillRules,
     pub rate_card_source: Source,
     pub manifest_preload: Option<Source>,
+    /// Head-office sync (`[sync]`), if configured.
+    pub sync: Option<crate::sync::config::SyncSettings>,
 }
 
 impl Settings {
@@ -298,7 +301,10 @@ impl Settings {
             Source::Embedded(_) => PathBuf::from(&raw.station.data_dir),
         };
 
+        let sync = crate::sync::config::from_raw(raw.sync, &source)
+            .map_err(|e| invalid(&e.key, e.message))?;
         Ok(Settings {
+            sync,
             station_id,
             data_dir,
             policy: Policy {
