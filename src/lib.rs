@@ -7,6 +7,7 @@
 pub mod barcode;
 pub mod config;
 pub mod country;
+pub mod hq;
 pub mod judge;
 pub mod manifest;
 pub mod measure;

@@ -2,9 +2,12 @@
 //! decides lives in the library; these modules load config, call it and print.
 
 mod config_check;
+mod export;
+mod hq;
 mod manifest;
 mod quote;
 mod scans;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +39,9 @@ enum Command {
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
     Config(config_check::ConfigCmd),
+    Sync(sync::Sync),
+    Hq(hq::Hq),
+    Export(export::Export),
 }
 
 impl Cli {
@@ -48,6 +54,9 @@ impl Cli {
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),
             Command::Config(c) => c.run(&ctx),
+            Command::Sync(c) => c.run(&ctx),
+            Command::Hq(c) => c.run(&ctx),
+            Command::Export(c) => c.run(&ctx),
         }
     }
 }
