@@ -9,7 +9,8 @@ use intake::store::ScanFilter;
 use intake::store::outbox::ACTOR_SYSTEM;
 use sync_util::*;
 
-const MANIFEST: &str = "waybill,destination,declared_weight,declared_dims,quoted_price,consignee_id_on_file,duties
+const MANIFEST: &str =
+    "waybill,destination,declared_weight,declared_dims,quoted_price,consignee_id_on_file,duties
 RR473124829US,JP,2 lb,,20.00,no,
 EA100079198US,HK,1 lb,,12.00,no,
 ";
@@ -34,7 +35,10 @@ fn a_late_manifest_entry_rejudges_its_scan_and_the_resolution_goes_up() {
 
     let dry = station.intake(&["sync", "--dry-run"]).output().unwrap();
     let dry = String::from_utf8(dry.stdout).unwrap();
-    assert!(dry.contains("would send 30 scan(s) and 0 resolution(s) in 5 batch(es)"), "{dry}");
+    assert!(
+        dry.contains("would send 30 scan(s) and 0 resolution(s) in 5 batch(es)"),
+        "{dry}"
+    );
 
     let csv = dir.path().join("manifest.csv");
     std::fs::write(&csv, MANIFEST).unwrap();
@@ -42,11 +46,19 @@ fn a_late_manifest_entry_rejudges_its_scan_and_the_resolution_goes_up() {
         .args(["hq", "load-manifest", "--db", db, csv.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let sync = || {
         let out = station.intake(&["sync", "--json"]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let first = sync();
@@ -57,11 +69,19 @@ fn a_late_manifest_entry_rejudges_its_scan_and_the_resolution_goes_up() {
     assert!(st.manifest_entry("RR473124829US").unwrap().is_some());
     assert_eq!(st.manifest_cursor().unwrap().as_deref(), Some("2"));
     for s in &unknown {
-        assert_eq!(st.scan(&s.id).unwrap().as_ref(), Some(s), "scan rows never change");
+        assert_eq!(
+            st.scan(&s.id).unwrap().as_ref(),
+            Some(s),
+            "scan rows never change"
+        );
         let r = st.resolutions_of(&s.id).unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].actor, ACTOR_SYSTEM);
-        assert!(!r[0].reasons.contains(&Reason::UnknownWaybill), "{:?}", r[0]);
+        assert!(
+            !r[0].reasons.contains(&Reason::UnknownWaybill),
+            "{:?}",
+            r[0]
+        );
     }
     drop(st);
 
@@ -72,7 +92,10 @@ fn a_late_manifest_entry_rejudges_its_scan_and_the_resolution_goes_up() {
     assert_eq!(second["rejudged"], 0);
     let held = hq_scans(db, true);
     assert_eq!(held.len(), 10);
-    assert!(held.iter().all(|r| r["actor"] == "system" && r["station_id"] == "test-dock-07"));
+    assert!(
+        held.iter()
+            .all(|r| r["actor"] == "system" && r["station_id"] == "test-dock-07")
+    );
     assert_eq!(hq_scans(db, false).len(), 30);
 }
 
@@ -92,7 +115,10 @@ fn export_writes_scans_and_resolutions_atomically() {
     )
     .unwrap();
     let made = st
-        .rejudge_pending(&settings.policy, jiff::Timestamp::from_millisecond(1_764_000_200_000).unwrap())
+        .rejudge_pending(
+            &settings.policy,
+            jiff::Timestamp::from_millisecond(1_764_000_200_000).unwrap(),
+        )
         .unwrap();
     assert_eq!(made.len(), 4);
     drop(st);
@@ -104,7 +130,11 @@ fn export_writes_scans_and_resolutions_atomically() {
         .intake(&["export", "--format", "ndjson", "-o", nd.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&nd)
         .unwrap()
         .lines()
@@ -116,17 +146,36 @@ fn export_writes_scans_and_resolutions_atomically() {
     let parsed = intake::sync::wire::parse_batch(&body, false).unwrap();
     assert_eq!(parsed.len(), 16);
     let stored = station.store().scans(&ScanFilter::default()).unwrap();
-    assert_eq!(parsed[0], intake::sync::wire::Received::Scan(stored[0].clone()));
+    assert_eq!(
+        parsed[0],
+        intake::sync::wire::Received::Scan(stored[0].clone())
+    );
 
     let csv_path = out_dir.join("scans.csv");
     let out = station
-        .intake(&["export", "--format", "csv", "--since", "2025-11-24T16:00:00.005Z", "-o", csv_path.to_str().unwrap()])
+        .intake(&[
+            "export",
+            "--format",
+            "csv",
+            "--since",
+            "2025-11-24T16:00:00.005Z",
+            "-o",
+            csv_path.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut rdr = csv::Reader::from_path(&csv_path).unwrap();
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 7 + 4, "scans from the 6th millisecond on, and the resolutions");
+    assert_eq!(
+        rows.len(),
+        7 + 4,
+        "scans from the 6th millisecond on, and the resolutions"
+    );
     assert_eq!(&rows[7][0], "resolution");
     // Nothing but the two exports is left in the directory (no temporary files).
     let mut names: Vec<String> = std::fs::read_dir(&out_dir)
