@@ -4,6 +4,9 @@
 //! again, and in the end head office holds every scan and resolution exactly once, field for
 //! field equal to the station's.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod sync_util;
 
 use std::collections::BTreeMap;

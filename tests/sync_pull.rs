@@ -2,6 +2,9 @@
 //! is judged again when its entry arrives (a new resolution, never an edit), and that
 //! resolution goes up on the next sync. Also `intake export`, written atomically.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod sync_util;
 
 use intake::rules::Reason;

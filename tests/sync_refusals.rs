@@ -2,6 +2,9 @@
 //! malformed batch (400 naming the first bad record), an oversized request (413), a rate
 //! card that fails validation (kept out; the old one stays), a world-readable token file.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod sync_util;
 
 use std::io::Write;

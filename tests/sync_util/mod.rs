@@ -92,11 +92,10 @@ impl Hq {
     pub fn restart(&mut self) {
         self.kill();
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
-        let fresh = wait_for("the port to be free again", Duration::from_secs(10), || {
+        wait_for("the port to be free again", Duration::from_secs(10), || {
             let probe = std::net::TcpListener::bind(("127.0.0.1", self.port));
             probe.ok().map(drop)
         });
-        let () = fresh;
         *self = Hq::start(&self.db, &self.token_file, self.port, &extra);
     }
 }
