@@ -101,6 +101,7 @@ struct RawConfig {
     scale: intake_hal::scale::config::ScaleConfig,
     dimensions: crate::measure::dims::RawDimensions,
     indicator: intake_hal::operator::config::RawIndicator,
+    sync: Option<crate::sync::config::SyncConfig>,
 }
 
 /// Which camera looks at the label (`[camera]`).
@@ -277,6 +278,8 @@ pub struct Settings {
     pub scale: intake_hal::scale::config::ScaleSettings,
     pub dimensions: crate::measure::dims::DimsConfig,
     pub indicator: intake_hal::operator::config::IndicatorConfig,
+    /// Head-office sync (`[sync]`), if configured.
+    pub sync: Option<crate::sync::config::SyncSettings>,
 }
 
 impl Settings {
@@ -525,7 +528,10 @@ impl Settings {
             Source::Embedded(_) => PathBuf::from(&raw.station.data_dir),
         };
 
+        let sync = crate::sync::config::from_raw(raw.sync, &source)
+            .map_err(|e| invalid(&e.key, e.message))?;
         Ok(Settings {
+            sync,
             station_id,
             data_dir,
             policy: Policy {

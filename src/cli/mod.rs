@@ -2,6 +2,8 @@
 //! decides lives in the library; these modules load config, call it and print.
 
 mod config_check;
+mod export;
+mod hq;
 mod manifest;
 mod probe;
 mod quote;
@@ -9,6 +11,7 @@ mod run;
 mod scale;
 mod scans;
 mod status;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +47,9 @@ enum Command {
     Config(config_check::ConfigCmd),
     Probe(probe::Probe),
     Scale(scale::ScaleCmd),
+    Sync(sync::Sync),
+    Hq(hq::Hq),
+    Export(export::Export),
 }
 
 impl Cli {
@@ -68,6 +74,9 @@ impl Cli {
             Command::Config(c) => c.run(&ctx),
             Command::Probe(c) => c.run(&ctx),
             Command::Scale(c) => c.run(&ctx),
+            Command::Sync(c) => c.run(&ctx),
+            Command::Hq(c) => c.run(&ctx),
+            Command::Export(c) => c.run(&ctx),
         }
     }
 }

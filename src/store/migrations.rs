@@ -2,9 +2,10 @@
 //! Never edit a released migration: add a new one.
 
 /// Each entry: why it exists, and its SQL.
-pub(crate) const MIGRATIONS: &[(&str, &str)] = &[(
-    "v1: scans (immutable), resolutions, outbox, manifest, rate cards, audit log",
-    r#"
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "v1: scans (immutable), resolutions, outbox, manifest, rate cards, audit log",
+        r#"
 -- One row per parcel judged at this station. Never updated or deleted: an operator's
 -- correction is a resolution row that points at it, so head office sees both.
 CREATE TABLE scans (
@@ -90,4 +91,19 @@ CREATE TABLE audit (
     detail  TEXT NOT NULL
 ) STRICT;
 "#,
-)];
+    ),
+    (
+        "v2: sync state (manifest cursor, rate card in force, last upload) for head-office sync",
+        r#"
+-- Small facts the head-office sync keeps between runs: the manifest cursor head office gave
+-- out, the rate card version in force (a row of rate_cards), and when an upload last emptied
+-- the outbox (so a station that was off at the nightly slot catches up at start).
+CREATE TABLE sync_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+-- The system's re-judging of a scan finds its earlier resolutions quickly.
+CREATE INDEX resolutions_by_actor ON resolutions(scan_id, actor);
+"#,
+    ),
+];

@@ -2,6 +2,7 @@
 //! scan survives a power cut. The only code that speaks SQL.
 
 mod migrations;
+pub mod outbox;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,253 @@
+//! `intake hq`: the reference head-office receiver and its tools.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand, ValueEnum};
+use intake::hq::{AppState, HqStore, Limits};
+use intake::pricing::RateCard;
+use intake::sync::Token;
+use intake::sync::wire::manifest_to_wire;
+
+use super::{Context, bad_input};
+
+/// The reference head-office receiver: serve the sync API, list what it holds, load the
+/// manifest and rate card it hands out.
+#[derive(Debug, Args)]
+pub(crate) struct Hq {
+    #[command(subcommand)]
+    command: HqCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum HqCommand {
+    Serve(Serve),
+    Scans(HqScans),
+    LoadManifest(LoadManifest),
+    LoadRateCard(LoadRateCard),
+}
+
+/// Serve the head-office sync API (docs/openapi.yaml) over HTTP.
+#[derive(Debug, Args)]
+struct Serve {
+    /// Address to listen on; port 0 picks a free port (printed on the first line).
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    listen: SocketAddr,
+    /// The store: a SQLite file, or a postgres:// URL.
+    #[arg(long, value_name = "PATH_OR_URL")]
+    db: String,
+    /// Accepted bearer tokens, one per line. Must not be world-readable.
+    #[arg(long, value_name = "PATH")]
+    token_file: PathBuf,
+    /// Largest request body in bytes, as sent (compressed).
+    #[arg(long, default_value_t = Limits::default().max_body)]
+    max_body: usize,
+    /// Largest request body in bytes after decompression.
+    #[arg(long, default_value_t = Limits::default().max_decoded)]
+    max_decoded: usize,
+    /// Most records in one batch.
+    #[arg(long, default_value_t = Limits::default().max_records)]
+    max_records: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    /// One JSON object per scan per line.
+    Json,
+}
+
+/// List the scans head office holds, oldest first.
+#[derive(Debug, Args)]
+struct HqScans {
+    #[arg(long, value_name = "PATH_OR_URL")]
+    db: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Same as --format json.
+    #[arg(long)]
+    json: bool,
+    /// List resolutions instead of scans.
+    #[arg(long)]
+    resolutions: bool,
+}
+
+/// Load manifest entries (CSV, as `intake manifest import`) for stations to pull.
+#[derive(Debug, Args)]
+struct LoadManifest {
+    #[arg(long, value_name = "PATH_OR_URL")]
+    db: String,
+    file: PathBuf,
+}
+
+/// Put a rate card (TOML) in force for stations to pull. A card that fails validation is
+/// refused and the card in force stays.
+#[derive(Debug, Args)]
+struct LoadRateCard {
+    #[arg(long, value_name = "PATH_OR_URL")]
+    db: String,
+    file: PathBuf,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+impl Hq {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        let rt = runtime()?;
+        match self.command {
+            HqCommand::Serve(s) => rt.block_on(s.run()),
+            HqCommand::Scans(s) => rt.block_on(s.run()),
+            HqCommand::LoadManifest(s) => {
+                let settings = ctx.settings()?;
+                rt.block_on(s.run(&settings.waybill))
+            }
+            HqCommand::LoadRateCard(s) => rt.block_on(s.run()),
+        }
+    }
+}
+
+impl Serve {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        let tokens = Token::all_from_file(&self.token_file).map_err(bad_input)?;
+        let store = HqStore::open(&self.db).await?;
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {}: {e}; is another server there?",
+                    self.listen
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{addr}")?;
+            out.flush()?;
+        }
+        tracing::info!(%addr, db = %intake::hq::store::redact_url(&self.db), "head office serving");
+        let state = AppState {
+            store,
+            tokens: Arc::new(tokens),
+            limits: Limits {
+                max_body: self.max_body,
+                max_decoded: self.max_decoded,
+                max_records: self.max_records,
+            },
+        };
+        intake::hq::serve(listener, state, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl HqScans {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        let store = HqStore::open(&self.db).await?;
+        let rows = if self.resolutions {
+            store.resolutions().await?
+        } else {
+            store.scans().await?
+        };
+        let mut out = std::io::stdout().lock();
+        let format = if self.json { Format::Json } else { self.format };
+        match format {
+            Format::Json => {
+                for r in &rows {
+                    writeln!(out, "{r}")?;
+                }
+            }
+            Format::Table => {
+                let key = if self.resolutions {
+                    "resolution_id"
+                } else {
+                    "scan_id"
+                };
+                writeln!(
+                    out,
+                    "{:<36} {:<14} {:<14} disposition",
+                    key, "station", "waybill"
+                )?;
+                for r in &rows {
+                    let v: serde_json::Value = serde_json::from_str(r)?;
+                    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+                    writeln!(
+                        out,
+                        "{:<36} {:<14} {:<14} {}",
+                        s(key),
+                        s("station_id"),
+                        s("waybill"),
+                        s("disposition")
+                    )?;
+                }
+                writeln!(out, "{} record(s)", rows.len())?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl LoadManifest {
+    async fn run(self, rules: &intake::waybill::WaybillRules) -> anyhow::Result<ExitCode> {
+        let bytes = std::fs::read(&self.file)
+            .map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", self.file.display())))?;
+        let parsed = intake::manifest::parse_csv(&bytes, rules).map_err(bad_input)?;
+        for r in &parsed.rejected {
+            eprintln!("{}:{}: skipped: {}", self.file.display(), r.line, r.message);
+        }
+        let store = HqStore::open(&self.db).await?;
+        let changed = store.load_manifest(&parsed.entries).await?;
+        println!(
+            "{} entries read, {} new or changed, {} rows skipped",
+            parsed.entries.len(),
+            changed,
+            parsed.rejected.len()
+        );
+        debug_assert!(
+            parsed
+                .entries
+                .iter()
+                .all(|e| manifest_to_wire(e).is_object())
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl LoadRateCard {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        let body = std::fs::read_to_string(&self.file)
+            .map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", self.file.display())))?;
+        let card = RateCard::from_toml(&body).map_err(|e| {
+            bad_input(anyhow::anyhow!(
+                "{}: {e}; the card was not loaded and the card in force stays",
+                self.file.display()
+            ))
+        })?;
+        let store = HqStore::open(&self.db).await?;
+        store
+            .load_rate_card(&card.version, &body, jiff::Timestamp::now())
+            .await?;
+        println!("rate card {} in force", card.version);
+        Ok(ExitCode::SUCCESS)
+    }
+}

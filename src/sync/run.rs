@@ -1,0 +1,500 @@
+//! Drives sync: upload the outbox until it is empty (marking rows delivered only after head
+//! office acknowledged them), pull the manifest and the rate card, and — for the daemon — do
+//! both on the [`Schedule`]. Resuming after a crash or a cut connection needs no extra state:
+//! whatever was not acknowledged is still pending in the outbox and is sent again, and head
+//! office stores each id once.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{Timestamp, ZonedDateTime};
+use tracing::{Instrument, info, info_span, warn};
+
+use super::client::{Client, SyncError};
+use super::config::SyncSettings;
+use super::plan::{Summary, plan_batches, reconcile, summarise};
+use super::schedule::{History, Schedule, UploadWhy, backoff};
+use super::token::Token;
+use super::wire::{encode_batch, manifest_from_wire};
+use crate::config::Settings;
+use crate::country::Country;
+use crate::judge::Policy;
+use crate::pricing::RateCard;
+use crate::store::outbox::Resolution;
+use crate::store::{ImportCounts, Store};
+
+/// Told how an upload goes; `intake sync` draws a progress bar, the daemon logs.
+pub trait Progress {
+    /// `pending` records wait in the outbox.
+    fn start(&mut self, _pending: u64) {}
+    /// `n` more records were acknowledged.
+    fn delivered(&mut self, _n: u64) {}
+    /// A call failed; the next try is in `wait`.
+    fn retrying(&mut self, _error: &SyncError, _wait: Duration) {}
+    fn finish(&mut self) {}
+}
+
+/// No progress output (tracing events still tell what happens).
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// A stop signal a blocking sync checks between calls and while it waits to retry.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<(Mutex<bool>, Condvar)>);
+
+impl Stop {
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    pub fn stop(&self) {
+        let (lock, cv) = &*self.0;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_all();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.0.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits up to `d`; true if stopped meanwhile.
+    pub fn wait(&self, d: Duration) -> bool {
+        let (lock, cv) = &*self.0;
+        let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = cv
+            .wait_timeout_while(guard, d, |stopped| !*stopped)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+}
+
+/// How an upload run retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub first: Duration,
+    pub max: Duration,
+    /// Stop retrying after this long without progress (zero: do not retry at all).
+    pub give_up_after: Duration,
+}
+
+/// What an upload run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UploadReport {
+    /// Records acknowledged and marked delivered.
+    pub delivered: u64,
+    /// Of those, how many head office already held (sent again after a cut).
+    pub already_held: u64,
+    pub batches: u64,
+    pub retries: u64,
+}
+
+fn jitter() -> f64 {
+    rand::random::<f64>()
+}
+
+/// What would be sent now (`--dry-run`): no network.
+pub fn dry_run(store: &Store, batch_size: usize) -> Result<Summary, SyncError> {
+    let pending = store.pending_outbox(0, usize::MAX)?;
+    Ok(summarise(&plan_batches(&pending, batch_size)))
+}
+
+/// Uploads the whole outbox, batch by batch in commit order, retrying transient failures
+/// with exponential backoff and jitter. Rows are marked delivered only for the ids head
+/// office acknowledged. On success the outbox is empty and `last_upload_ok` is recorded.
+pub fn upload_all(
+    store: &mut Store,
+    client: &Client,
+    station_id: &str,
+    batch_size: usize,
+    retry: RetryPolicy,
+    progress: &mut dyn Progress,
+    stop: &Stop,
+) -> Result<UploadReport, SyncError> {
+    let mut report = UploadReport::default();
+    let mut size = batch_size.max(1);
+    progress.start(store.outbox_depth()?);
+    let mut failures = 0u32;
+    let mut last_progress = Instant::now();
+    loop {
+        if stop.is_stopped() {
+            return Err(SyncError::Stopped);
+        }
+        let pending = store.pending_outbox(0, size)?;
+        let Some(batch) = plan_batches(&pending, size).into_iter().next() else {
+            break;
+        };
+        let records = store.outbox_records(&batch.rows)?;
+        let body = encode_batch(&records, station_id)?;
+        let span = info_span!(
+            "upload_batch",
+            records = batch.rows.len(),
+            first_seq = batch.rows[0].seq
+        );
+        let _enter = span.enter();
+        match client.upload(&body) {
+            Ok(ack) => {
+                let r = reconcile(&batch, &ack.held);
+                if r.delivered.is_empty() {
+                    return Err(SyncError::Protocol(format!(
+                        "head office acknowledged none of the {} records sent",
+                        batch.rows.len()
+                    )));
+                }
+                let n = store.mark_delivered(&r.delivered, Timestamp::now())?;
+                if !r.unconfirmed.is_empty() {
+                    warn!(
+                        unconfirmed = r.unconfirmed.len(),
+                        "head office did not confirm every record; they stay pending"
+                    );
+                }
+                report.delivered += n as u64;
+                report.already_held += ack.already_held;
+                report.batches += 1;
+                info!(
+                    delivered = n,
+                    already_held = ack.already_held,
+                    "batch acknowledged"
+                );
+                progress.delivered(n as u64);
+                failures = 0;
+                last_progress = Instant::now();
+            }
+            Err(SyncError::TooLarge { message }) if size > 1 => {
+                size = (size / 2).max(1);
+                warn!(batch_size = size, %message, "head office found the batch too large; sending smaller batches");
+            }
+            Err(e) if e.is_retryable() => {
+                failures += 1;
+                report.retries += 1;
+                if last_progress.elapsed() >= retry.give_up_after {
+                    return Err(SyncError::GaveUp {
+                        waited: last_progress.elapsed(),
+                        last: e.to_string(),
+                    });
+                }
+                let wait = backoff(failures, retry.first, retry.max, jitter());
+                warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "upload failed; retrying");
+                progress.retrying(&e, wait);
+                if stop.wait(wait) {
+                    return Err(SyncError::Stopped);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    store.set_last_upload_ok(Timestamp::now())?;
+    progress.finish();
+    Ok(report)
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Default)]
+pub struct PullReport {
+    pub manifest: ImportCounts,
+    /// Manifest entries head office sent that this station could not read (skipped).
+    pub manifest_rejected: Vec<String>,
+    /// Scans judged again because their manifest entry arrived.
+    pub rejudged: Vec<Resolution>,
+    /// A rate card put in force by this pull.
+    pub rate_card: Option<RateCard>,
+    /// Why head office's rate card was kept out, if it was.
+    pub rate_card_refused: Option<String>,
+}
+
+/// Pulls manifest pages until head office has no more, judging again the scans whose
+/// entries arrived, then the rate card. A card that fails validation is kept out (reported
+/// in `rate_card_refused`); the card in force stays. `policy.card` follows the card in force.
+pub fn pull_all(
+    store: &mut Store,
+    client: &Client,
+    policy: &mut Policy,
+    served: &BTreeSet<Country>,
+) -> Result<PullReport, SyncError> {
+    let mut report = PullReport::default();
+    loop {
+        let since = store.manifest_cursor()?;
+        let page = client.manifest_page(since.as_deref(), 1000)?;
+        let mut entries = Vec::with_capacity(page.entries.len());
+        for v in page.entries {
+            match manifest_from_wire(v) {
+                Ok(e) => entries.push(e),
+                Err(e) => {
+                    warn!(waybill = e.record_id.as_deref().unwrap_or("?"), error = %e.message,
+                        "head office sent a manifest entry this station cannot read; skipped");
+                    report.manifest_rejected.push(format!(
+                        "{}: {}",
+                        e.record_id.unwrap_or_default(),
+                        e.message
+                    ));
+                }
+            }
+        }
+        let now = Timestamp::now();
+        let applied = store.apply_manifest_page(&entries, &page.cursor, now)?;
+        report.manifest.inserted += applied.counts.inserted;
+        report.manifest.updated += applied.counts.updated;
+        report.manifest.unchanged += applied.counts.unchanged;
+        report
+            .rejudged
+            .extend(store.rejudge_waybills(&applied.changed, policy, now)?);
+        if !page.more || since.as_deref() == Some(page.cursor.as_str()) {
+            break;
+        }
+    }
+    let have = store.rate_card_version_in_force()?;
+    if let Some(doc) = client.rate_card(have.as_deref())? {
+        match store.apply_rate_card(&doc.body, served, Timestamp::now()) {
+            Ok(applied) => {
+                if applied.changed {
+                    info!(version = %applied.card.version, "rate card from head office in force");
+                    policy.card = applied.card.clone();
+                    report.rate_card = Some(applied.card);
+                }
+            }
+            Err(crate::store::outbox::RateCardRefused::Store(e)) => return Err(e.into()),
+            Err(refused) => {
+                warn!(version = %doc.version, error = %refused, "rate card kept out");
+                report.rate_card_refused = Some(refused.to_string());
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Something the scheduled sync did, for the daemon (dashboard, metrics, pricing).
+#[derive(Debug, Clone)]
+pub enum SyncEvent {
+    Uploaded(UploadReport),
+    UploadFailed(String),
+    /// A pull finished; a new rate card (if any) is already in force in the store and must
+    /// be used for the next parcel.
+    Pulled {
+        manifest: ImportCounts,
+        rejudged: Vec<Resolution>,
+        rate_card: Option<RateCard>,
+        rate_card_refused: Option<String>,
+    },
+    PullFailed(String),
+}
+
+/// The daemon's handle on its sync task: nudge it when a scan was committed (the backlog
+/// may have reached its threshold), ask for a sync now, hear what it did.
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    wake: Arc<tokio::sync::Notify>,
+    now: Arc<std::sync::atomic::AtomicBool>,
+    events: tokio::sync::broadcast::Sender<SyncEvent>,
+}
+
+impl SyncHandle {
+    /// A record was committed: the task checks the backlog.
+    pub fn record_committed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Upload and pull now, whatever the schedule says.
+    pub fn sync_now(&self) {
+        self.now.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<SyncEvent> {
+        self.events.subscribe()
+    }
+}
+
+/// The scheduled sync the daemon runs: see [`SyncTask::run`].
+#[derive(Debug)]
+pub struct SyncTask {
+    settings: SyncSettings,
+    station_id: String,
+    db_path: PathBuf,
+    policy: Policy,
+    client: Client,
+    handle: SyncHandle,
+}
+
+impl SyncTask {
+    /// Builds the task from the station settings: `Ok(None)` when no `[sync]` is configured.
+    /// Refuses a token file that is world-readable (the daemon should not start then).
+    pub fn from_settings(settings: &Settings) -> Result<Option<SyncTask>, SyncError> {
+        let Some(sync) = settings.sync.clone() else {
+            return Ok(None);
+        };
+        let token = Token::from_file(&sync.token_file)?;
+        let client = Client::new(&sync.url, token, sync.timeout);
+        let (events, _) = tokio::sync::broadcast::channel(64);
+        Ok(Some(SyncTask {
+            station_id: settings.station_id.clone(),
+            db_path: settings.db_path(),
+            policy: settings.policy.clone(),
+            client,
+            handle: SyncHandle {
+                wake: Arc::new(tokio::sync::Notify::new()),
+                now: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                events,
+            },
+            settings: sync,
+        }))
+    }
+
+    pub fn handle(&self) -> SyncHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` completes: uploads at the daily slot (catching up a missed one
+    /// at start) and when the backlog reaches its threshold, pulls the manifest and rate
+    /// card every `pull_every` while head office answers, and judges again at start any
+    /// `unknown_waybill` scan whose entry arrived before a crash. Blocking work runs on
+    /// tokio's blocking pool with its own store connection, so intake never waits on sync
+    /// (SQLite WAL: the intake writer and this one take turns per short transaction).
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), SyncError> {
+        let SyncTask {
+            settings,
+            station_id,
+            db_path,
+            mut policy,
+            client,
+            handle,
+        } = self;
+        let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+            .await
+            .map_err(|e| SyncError::Protocol(format!("sync task: {e}")))??;
+        let store = Arc::new(Mutex::new(store));
+        let stop = Stop::new();
+        let served = policy.destinations.served.clone();
+        let schedule: Schedule = settings.schedule.clone();
+
+        let mut history = History::default();
+        let p = policy.clone();
+        let (ok, card, rejudged) = on_store(&store, move |st| {
+            let rejudged = st.rejudge_pending(&p, Timestamp::now())?;
+            Ok((st.last_upload_ok()?, st.rate_card_in_force()?, rejudged))
+        })
+        .await?;
+        history.last_upload_ok = ok;
+        if let Some(c) = card {
+            // A card pulled earlier stays in force across restarts.
+            policy.card = c;
+        }
+        if !rejudged.is_empty() {
+            let _ = handle.events.send(SyncEvent::Pulled {
+                manifest: ImportCounts::default(),
+                rejudged,
+                rate_card: None,
+                rate_card_refused: None,
+            });
+        }
+
+        tokio::pin!(shutdown);
+        loop {
+            let now = ZonedDateTime::now();
+            let backlog = on_store(&store, |st| Ok(st.outbox_depth()?)).await?;
+            let forced = handle.now.swap(false, std::sync::atomic::Ordering::SeqCst);
+            let mut due = schedule.due(&history, &now, backlog, jitter());
+            if forced {
+                due.pull = true;
+                due.upload = due.upload.or(Some(UploadWhy::Backlog { waiting: backlog }));
+            }
+            if due.pull {
+                let c = client.clone();
+                let mut p = policy.clone();
+                let served = served.clone();
+                let out = on_store(&store, move |st| {
+                    let r = pull_all(st, &c, &mut p, &served)?;
+                    Ok((r, p))
+                })
+                .instrument(info_span!("sync_pull"))
+                .await;
+                history.last_pull_attempt = Some(Timestamp::now());
+                match out {
+                    Ok((r, p)) => {
+                        history.pull_failures = 0;
+                        policy = p;
+                        let _ = handle.events.send(SyncEvent::Pulled {
+                            manifest: r.manifest,
+                            rejudged: r.rejudged,
+                            rate_card: r.rate_card,
+                            rate_card_refused: r.rate_card_refused,
+                        });
+                    }
+                    Err(e) => {
+                        history.pull_failures += 1;
+                        warn!(error = %e, failures = history.pull_failures, "pull from head office failed");
+                        let _ = handle.events.send(SyncEvent::PullFailed(e.to_string()));
+                    }
+                }
+            }
+            if let Some(why) = due.upload {
+                let c = client.clone();
+                let stop2 = stop.clone();
+                let sid = station_id.clone();
+                let batch = settings.batch_size;
+                // The schedule retries (with backoff and jitter); one attempt here.
+                let retry = RetryPolicy {
+                    first: schedule.retry_first,
+                    max: schedule.retry_max,
+                    give_up_after: Duration::ZERO,
+                };
+                let out = on_store(&store, move |st| {
+                    upload_all(st, &c, &sid, batch, retry, &mut Quiet, &stop2)
+                })
+                .instrument(info_span!("sync_upload", why = ?why, backlog))
+                .await;
+                history.last_upload_attempt = Some(Timestamp::now());
+                match out {
+                    Ok(r) => {
+                        history.upload_failures = 0;
+                        history.last_upload_ok = Some(Timestamp::now());
+                        info!(
+                            delivered = r.delivered,
+                            batches = r.batches,
+                            "upload to head office done"
+                        );
+                        let _ = handle.events.send(SyncEvent::Uploaded(r));
+                    }
+                    Err(SyncError::Stopped) => return Ok(()),
+                    Err(e) => {
+                        history.upload_failures += 1;
+                        warn!(error = %e, failures = history.upload_failures, "upload to head office failed");
+                        let _ = handle.events.send(SyncEvent::UploadFailed(e.to_string()));
+                    }
+                }
+            }
+            let now = ZonedDateTime::now();
+            let wake = schedule.next_wake(&history, &now, backlog, jitter());
+            let wait_ms = (wake.as_millisecond() - now.timestamp().as_millisecond()).max(0);
+            // Look at least once a minute: the clock may jump, and the backlog grows.
+            let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))
+                .min(Duration::from_secs(60));
+            tokio::select! {
+                () = &mut shutdown => {
+                    stop.stop();
+                    return Ok(());
+                }
+                () = handle.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// Runs `f` on the store on tokio's blocking pool.
+async fn on_store<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    f: impl FnOnce(&mut Store) -> Result<T, SyncError> + Send + 'static,
+) -> Result<T, SyncError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut st)
+    })
+    .await
+    .map_err(|e| SyncError::Protocol(format!("sync task: {e}")))?
+}
