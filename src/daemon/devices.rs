@@ -295,10 +295,11 @@ pub fn open(
     ))
 }
 
+/// Where the simulated operator reports each parcel it places.
+type TruthSink = Box<dyn FnMut(&SimParcel) + Send>;
+
 /// Appends each parcel's ground truth to a JSON-lines file (when asked).
-fn truth_writer(
-    path: Option<PathBuf>,
-) -> Result<Box<dyn FnMut(&SimParcel) + Send>, OpenDevicesError> {
+fn truth_writer(path: Option<PathBuf>) -> Result<TruthSink, OpenDevicesError> {
     let Some(path) = path else {
         return Ok(Box::new(|p: &SimParcel| {
             tracing::debug!(seq = p.seq, waybill = %p.waybill, kind = ?p.kind, "simulated parcel placed");
