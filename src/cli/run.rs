@@ -10,6 +10,7 @@ use intake::daemon::devices::{self, SimOptions};
 use intake::daemon::{self, RunOptions, Summary, quantile_ms};
 use intake::manifest::parse_csv;
 use intake::store::Store;
+use intake::sync::SyncTask;
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -57,7 +58,25 @@ impl Run {
                 parcels: self.parcels,
                 truth_file: self.truth.clone(),
             };
+            // A rate card pulled from head office earlier stays in force across restarts.
+            let mut settings = settings.clone();
+            if let Some(card) = store.rate_card_in_force()? {
+                info!(version = %card.version, "pricing with the rate card last pulled from head office");
+                settings.policy.card = card;
+            }
+            let sync = SyncTask::from_settings(&settings).map_err(bad_input)?;
             let (devs, dock) = devices::open(&settings, &store, &sim).map_err(bad_input)?;
+            // One shutdown for everything: the station finishes its parcel, sync its batch.
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            });
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            let sync_handle = sync.as_ref().map(SyncTask::handle);
+            let sync_task = sync.map(|t| tokio::spawn(t.run(stopped(stop_rx.clone()))));
             let summary = daemon::run(
                 &settings,
                 settings.station.clone(),
@@ -65,11 +84,15 @@ impl Run {
                 devs,
                 RunOptions {
                     parcels: self.parcels,
+                    sync: sync_handle,
                 },
-                shutdown_signal(),
+                stopped(stop_rx),
             )
             .await?;
             drop(dock);
+            if let Some(t) = sync_task {
+                t.abort();
+            }
             anyhow::Ok(summary)
         })?;
         rt.shutdown_timeout(std::time::Duration::from_secs(2));

@@ -181,7 +181,12 @@ pub fn open(
         ScaleSettings::Sim(s) => {
             let (handle, path) = SimScale::spawn(s.protocol, load_rx, s.options.clone())
                 .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
-            let scale = SerialScale::open(SerialSettings::new(&path, s.protocol))
+            // Poll as often as the simulated scale updates, as a real station would be set up.
+            let serial = SerialSettings {
+                poll_interval: s.options.interval,
+                ..SerialSettings::new(&path, s.protocol)
+            };
+            let scale = SerialScale::open(serial)
                 .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
             (Box::new(scale), Some(handle))
         }

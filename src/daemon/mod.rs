@@ -56,10 +56,13 @@ pub struct Devices {
 }
 
 /// How `intake run` was asked to run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Stop after this many parcels were committed.
     pub parcels: Option<u64>,
+    /// The head-office sync task, when `[sync]` is configured: told of each commit, and
+    /// its pulled rate cards are priced with from the next parcel on.
+    pub sync: Option<crate::sync::SyncHandle>,
 }
 
 /// Why the daemon could not run.
@@ -182,6 +185,11 @@ pub async fn run(
     });
 
     let store = store_worker::spawn(store, settings, ev_tx.clone())?;
+    let mut sync_events = match &opts.sync {
+        Some(h) => h.subscribe(),
+        // A channel nobody sends on: the select arm below never fires.
+        None => tokio::sync::broadcast::channel(1).1,
+    };
 
     let mut status = status::StatusFile::new(
         &settings.data_dir,
@@ -225,6 +233,9 @@ pub async fn run(
                             summary.label.push(t);
                         }
                         summary.add(&c);
+                        if let Some(h) = &opts.sync {
+                            h.record_committed();
+                        }
                         status.doc.parcels_this_run = summary.parcels;
                         status.write();
                         station.handle_input(now, Input::Committed { parcel, signal: c.signal.clone() });
@@ -233,6 +244,27 @@ pub async fn run(
             }
             () = sleep_until(deadline) => {
                 station.handle_timeout(Instant::now().into_std());
+            }
+            ev = sync_events.recv(), if opts.sync.is_some() => {
+                match ev {
+                    Ok(crate::sync::SyncEvent::Pulled { rate_card: Some(card), .. }) => {
+                        info!(version = %card.version, "pricing with the rate card from head office");
+                        store.set_card(card);
+                    }
+                    Ok(crate::sync::SyncEvent::Pulled { rejudged, .. }) if !rejudged.is_empty() => {
+                        info!(count = rejudged.len(), "unknown waybills judged again after the manifest arrived");
+                    }
+                    Ok(crate::sync::SyncEvent::UploadFailed(e) | crate::sync::SyncEvent::PullFailed(e)) => {
+                        warn!(error = %e, "head office sync failed; intake goes on, sync retries");
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        warn!(missed = n, "sync events missed");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        sync_events = tokio::sync::broadcast::channel(1).1;
+                    }
+                }
             }
             () = &mut shutdown, if !stopping => {
                 info!("stopping: finishing the parcel in progress");

@@ -40,6 +40,8 @@ pub struct Committed {
 
 enum Job {
     Commit(Box<Finished>),
+    /// Price with this card from now on (pulled from head office, already validated).
+    SetCard(Box<crate::pricing::RateCard>),
     Finish,
 }
 
@@ -52,6 +54,10 @@ impl StoreHandle {
     pub(super) fn commit(&self, f: Box<Finished>) {
         // The thread only ends on `finish`, so the channel is open while the daemon runs.
         let _ = self.tx.send(Job::Commit(f));
+    }
+
+    pub(super) fn set_card(&self, card: crate::pricing::RateCard) {
+        let _ = self.tx.send(Job::SetCard(Box::new(card)));
     }
 
     /// Writes what is still pending and ends the thread.
@@ -140,6 +146,7 @@ impl Worker {
                     };
                     self.store_one(p, true);
                 }
+                Ok(Job::SetCard(card)) => self.policy.card = *card,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => self.retry_pending(),
                 Ok(Job::Finish) | Err(std_mpsc::RecvTimeoutError::Disconnected) => {
                     self.retry_pending();
