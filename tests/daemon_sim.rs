@@ -3,6 +3,8 @@
 //! verdict is checked against the simulator's ground truth; a SIGKILL mid-run loses nothing
 //! that was indicated.
 
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
 mod util;
 
 use std::collections::HashSet;
