@@ -314,6 +314,97 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// Upserts manifest entries inside `tx`, counting what changed; returns the waybills
+    /// inserted or updated. Shared by the CSV import and the pull from head office.
+    pub(crate) fn upsert_manifest_in(
+        tx: &rusqlite::Transaction<'_>,
+        entries: &[ManifestEntry],
+        source: &str,
+        now: Timestamp,
+        counts: &mut ImportCounts,
+    ) -> Result<Vec<String>> {
+        type Cols = (
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            bool,
+            String,
+        );
+        let mut find = tx.prepare_cached(
+            "SELECT destination, declared_weight_ug, declared_length_um, declared_width_um,
+                    declared_height_um, quoted_cents, consignee_id_on_file, duties
+             FROM manifest WHERE waybill = ?1",
+        )?;
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO manifest (waybill, destination, declared_weight_ug, declared_length_um,
+                declared_width_um, declared_height_um, quoted_cents, consignee_id_on_file,
+                duties, updated_at_ms, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT(waybill) DO UPDATE SET destination = excluded.destination,
+                declared_weight_ug = excluded.declared_weight_ug,
+                declared_length_um = excluded.declared_length_um,
+                declared_width_um = excluded.declared_width_um,
+                declared_height_um = excluded.declared_height_um,
+                quoted_cents = excluded.quoted_cents,
+                consignee_id_on_file = excluded.consignee_id_on_file,
+                duties = excluded.duties, updated_at_ms = excluded.updated_at_ms,
+                source = excluded.source",
+        )?;
+        let mut changed = Vec::new();
+        for e in entries {
+            let new: Cols = (
+                e.destination.to_string(),
+                e.declared_weight.map(Mass::micrograms),
+                e.declared_dims.map(|d| d.length.micrometres()),
+                e.declared_dims.map(|d| d.width.micrometres()),
+                e.declared_dims.map(|d| d.height.micrometres()),
+                e.quoted_price.map(Money::cents),
+                e.consignee_id_on_file,
+                e.duties.as_str().to_owned(),
+            );
+            let old: Option<Cols> = find
+                .query_row([&e.waybill], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })
+                .optional()?;
+            match old {
+                Some(o) if o == new => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(_) => counts.updated += 1,
+                None => counts.inserted += 1,
+            }
+            upsert.execute(params![
+                e.waybill,
+                new.0,
+                new.1,
+                new.2,
+                new.3,
+                new.4,
+                new.5,
+                new.6,
+                new.7,
+                ms(now),
+                source
+            ])?;
+            changed.push(e.waybill.clone());
+        }
+        Ok(changed)
+    }
+
     /// Loads manifest entries (upsert on the waybill) in one transaction.
     #[instrument(skip_all, err, fields(entries = entries.len()))]
     pub fn import_manifest(
@@ -324,85 +415,7 @@ impl Store {
     ) -> Result<ImportCounts> {
         let tx = self.conn.transaction()?;
         let mut counts = ImportCounts::default();
-        {
-            let mut find = tx.prepare_cached(
-                "SELECT destination, declared_weight_ug, declared_length_um, declared_width_um,
-                        declared_height_um, quoted_cents, consignee_id_on_file, duties
-                 FROM manifest WHERE waybill = ?1",
-            )?;
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO manifest (waybill, destination, declared_weight_ug, declared_length_um,
-                    declared_width_um, declared_height_um, quoted_cents, consignee_id_on_file,
-                    duties, updated_at_ms, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT(waybill) DO UPDATE SET destination = excluded.destination,
-                    declared_weight_ug = excluded.declared_weight_ug,
-                    declared_length_um = excluded.declared_length_um,
-                    declared_width_um = excluded.declared_width_um,
-                    declared_height_um = excluded.declared_height_um,
-                    quoted_cents = excluded.quoted_cents,
-                    consignee_id_on_file = excluded.consignee_id_on_file,
-                    duties = excluded.duties, updated_at_ms = excluded.updated_at_ms,
-                    source = excluded.source",
-            )?;
-            for e in entries {
-                type Existing = (
-                    String,
-                    Option<i64>,
-                    Option<i64>,
-                    Option<i64>,
-                    Option<i64>,
-                    Option<i64>,
-                    bool,
-                    String,
-                );
-                let new: Existing = (
-                    e.destination.to_string(),
-                    e.declared_weight.map(Mass::micrograms),
-                    e.declared_dims.map(|d| d.length.micrometres()),
-                    e.declared_dims.map(|d| d.width.micrometres()),
-                    e.declared_dims.map(|d| d.height.micrometres()),
-                    e.quoted_price.map(Money::cents),
-                    e.consignee_id_on_file,
-                    e.duties.as_str().to_owned(),
-                );
-                let old: Option<Existing> = find
-                    .query_row([&e.waybill], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                        ))
-                    })
-                    .optional()?;
-                match old {
-                    Some(o) if o == new => {
-                        counts.unchanged += 1;
-                        continue;
-                    }
-                    Some(_) => counts.updated += 1,
-                    None => counts.inserted += 1,
-                }
-                upsert.execute(params![
-                    e.waybill,
-                    new.0,
-                    new.1,
-                    new.2,
-                    new.3,
-                    new.4,
-                    new.5,
-                    new.6,
-                    new.7,
-                    ms(now),
-                    source
-                ])?;
-            }
-        }
+        Store::upsert_manifest_in(&tx, entries, source, now, &mut counts)?;
         tx.execute(
             "INSERT INTO audit (at_ms, actor, action, detail) VALUES (?1, 'technician', 'manifest_import', ?2)",
             params![
