@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -534,6 +535,32 @@ impl fmt::Display for Money {
     }
 }
 
+const DURATION_ACCEPTED: &str =
+    "write a number and a unit, like \"800ms\", \"1.5 s\", \"5m\" (minutes) or \"2h\"";
+
+/// A duration with its unit: `"800ms"`, `"1.5 s"`, `"30s"`, `"5m"` or `"5min"`, `"2h"`. Exact
+/// (decimal, no float); never negative; at most a day. The one duration reader of every
+/// config section.
+pub fn parse_duration(text: &str) -> Result<Duration, QuantityError> {
+    let ns = parse_quantity(text, DURATION_ACCEPTED, "duration", |u| {
+        Some(match u {
+            "ms" => (1_000_000, 1),
+            "s" | "sec" => (1_000_000_000, 1),
+            "m" | "min" => (60_000_000_000, 1),
+            "h" => (3_600_000_000_000, 1),
+            _ => return None,
+        })
+    })?;
+    if ns > 86_400_000_000_000 {
+        return Err(QuantityError::Absurd {
+            text: text.trim().to_owned(),
+            max: "24h",
+        });
+    }
+    // Bounded above, and parse_quantity never returns a negative value.
+    Ok(Duration::from_nanos(ns as u64))
+}
+
 /// Serde support: quantities are strings with units in config and JSON files.
 macro_rules! serde_via_str {
     ($t:ty) => {
@@ -680,6 +707,18 @@ mod tests {
             Mass::from_decimal(-5, 0, MassUnit::Gram),
             Some(Mass(-5_000_000))
         );
+    }
+
+    #[test]
+    fn durations_with_units() {
+        assert_eq!(parse_duration("800ms"), Ok(Duration::from_millis(800)));
+        assert_eq!(parse_duration("1.5 s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5min"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["200", "-1s", "2 fortnights", "1e3ms", "", "25h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     proptest! {

@@ -99,17 +99,9 @@ fn err(key: &str, message: impl Into<String>) -> SyncConfigError {
     }
 }
 
-/// A duration with its unit: `"5m"`, `"30s"`, `"800ms"`, `"1h 30m"`.
+/// A duration with its unit: `"5m"`, `"30s"`, `"800ms"`, `"2h"`.
 pub fn parse_duration(key: &str, text: &str) -> Result<Duration, SyncConfigError> {
-    let d: jiff::SignedDuration = text.trim().parse().map_err(|_| {
-        err(
-            key,
-            format!(
-                "\"{text}\" is not a duration with a unit; write e.g. \"30s\", \"5m\" or \"800ms\""
-            ),
-        )
-    })?;
-    Duration::try_from(d).map_err(|_| err(key, format!("\"{text}\" is negative")))
+    intake_hal::quantity::parse_duration(text).map_err(|e| err(key, e.to_string()))
 }
 
 /// Checks a head-office URL: https, or http to a loopback address only (the token would

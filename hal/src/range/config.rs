@@ -45,27 +45,7 @@ impl KeyError {
 
 /// A duration written with its unit: `"50ms"`, `"1 s"`, `"1.5s"`.
 pub fn parse_duration(key: &str, text: &str) -> Result<Duration, KeyError> {
-    let t = text.trim();
-    let bad = || {
-        KeyError::new(
-            key,
-            format!("\"{text}\" is not a duration; write it like \"50ms\" or \"1.5 s\""),
-        )
-    };
-    let (num, unit) = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|i| (t[..i].trim(), t[i..].trim()))
-        .ok_or_else(bad)?;
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let ms = match unit {
-        "ms" => value,
-        "s" => value * 1000.0,
-        _ => return Err(bad()),
-    };
-    if !(0.0..=3_600_000.0).contains(&ms) {
-        return Err(bad());
-    }
-    Ok(Duration::from_micros((ms * 1000.0).round() as u64))
+    crate::quantity::parse_duration(text).map_err(|e| KeyError::new(key, e.to_string()))
 }
 
 /// A temperature with its unit: `"20 C"`, `"20°C"`, `"68 F"`; in millidegrees Celsius.
@@ -472,7 +452,10 @@ mod tests {
             "d",
         )
         .unwrap_err();
-        assert!(e.message.contains("\"50ms\""), "{e}");
+        assert!(
+            e.message.contains("no unit") && e.message.contains("ms\""),
+            "{e}"
+        );
         let e = RangeDeviceConfig::from_raw(
             &raw("type = \"hcsr04\"\ntrigger_pin = 5\necho_pin = 5").unwrap(),
             "d",

@@ -241,20 +241,7 @@ pub enum ScaleSettings {
 
 /// `"200ms"`, `"2s"`, `"1.5s"`, `"2 s"`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic())?);
-    let (m, d) = crate::scale::parse_number(num)?;
-    if m < 0 {
-        return None;
-    }
-    let per_unit_ns: u128 = match unit.trim() {
-        "ms" => 1_000_000,
-        "s" | "sec" => 1_000_000_000,
-        "min" => 60_000_000_000,
-        _ => return None,
-    };
-    let ns = u128::try_from(m).ok()? * per_unit_ns / 10u128.pow(d);
-    Some(Duration::from_nanos(u64::try_from(ns).ok()?))
+    crate::quantity::parse_duration(text).ok()
 }
 
 /// One duration from `key = "200ms"` or `key_ms = 200`, within `[min, max]`.
@@ -555,6 +542,6 @@ read_timeout = "1.5s"
         assert_eq!(parse_duration("1.5 s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("200"), None);
         assert_eq!(parse_duration("-1s"), None);
-        assert_eq!(parse_duration("2h"), None);
+        assert_eq!(parse_duration("2 fortnights"), None);
     }
 }
