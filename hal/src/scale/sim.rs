@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
@@ -231,11 +230,14 @@ struct Sim {
 
 /// How often a disconnected pty is checked for a new reader.
 const RECHECK: Duration = Duration::from_millis(5);
+/// How often a connected pty is checked for requests (a real scale answers within ~100 ms).
+const POLL: Duration = Duration::from_millis(2);
 
 impl Sim {
     async fn run(mut self, mut ctl: mpsc::Receiver<Ctl>) {
         let mut next_tick = Instant::now();
         let mut recheck = Instant::now();
+        let mut poll_at = Instant::now();
         let mut buf = [0u8; 256];
         loop {
             let streaming = !self.protocol.is_polled() && !self.silent && self.port.is_some();
@@ -256,13 +258,33 @@ impl Sim {
                         self.send(&frame);
                     }
                 }
-                r = read(self.port.as_mut(), &mut buf), if reading => match r {
-                    Ok(n) if n > 0 => self.requests(&buf[..n]),
-                    _ => {
+                // Requests are polled, not awaited: after the master has seen a hang-up
+                // (nobody had the slave open yet), tokio keeps its "read closed" readiness
+                // for good, and an awaited read would spin on EAGAIN at full speed.
+                _ = sleep_until(poll_at), if reading => {
+                    poll_at = Instant::now() + POLL;
+                    let mut got = Vec::new();
+                    let mut gone = false;
+                    if let Some(port) = self.port.as_mut() {
+                        loop {
+                            match port.try_read(&mut buf) {
+                                Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                                _ => {
+                                    gone = true;
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    if !got.is_empty() {
+                        self.requests(&got);
+                    }
+                    if gone {
                         self.connected = false;
                         recheck = Instant::now() + RECHECK;
                     }
-                },
+                }
                 _ = sleep_until(recheck), if checking => {
                     recheck = Instant::now() + RECHECK;
                     if let Some(port) = self.port.as_mut() {
@@ -427,17 +449,11 @@ impl Sim {
     }
 }
 
-async fn read(port: Option<&mut SerialStream>, buf: &mut [u8]) -> std::io::Result<usize> {
-    match port {
-        Some(p) => p.read(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scale::Frame;
+    use tokio::io::AsyncReadExt;
     use tokio::io::AsyncWriteExt;
 
     /// Reads frames from the slave until `want` readings arrived or the deadline passed.
