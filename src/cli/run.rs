@@ -32,11 +32,19 @@ pub(crate) struct Run {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Serve the dashboard on this address instead of `[web] listen` (port 0: any free
+    /// port; the log says which).
+    #[arg(long, value_name = "ADDR", value_parser = intake::web::config::parse_listen)]
+    listen: Option<std::net::SocketAddr>,
 }
 
 impl Run {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let settings = ctx.settings()?;
+        let mut settings = ctx.settings()?;
+        if let Some(addr) = self.listen {
+            settings.web.listen = addr;
+            settings.web.validate_listen().map_err(bad_input)?;
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("intake")
@@ -58,6 +66,8 @@ impl Run {
                 truth_file: self.truth.clone(),
             };
             let (devs, dock) = devices::open(&settings, &store, &sim).map_err(bad_input)?;
+            let hub = intake::web::Hub::new();
+            let web = intake::web::WebServer::start(&settings, hub.clone())?;
             let summary = daemon::run(
                 &settings,
                 settings.station.clone(),
@@ -65,10 +75,12 @@ impl Run {
                 devs,
                 RunOptions {
                     parcels: self.parcels,
+                    web: Some(hub),
                 },
                 shutdown_signal(),
             )
             .await?;
+            web.stop().await;
             drop(dock);
             anyhow::Ok(summary)
         })?;
