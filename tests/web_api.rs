@@ -1,6 +1,7 @@
 //! The dashboard's JSON API, event stream and operations endpoints, over loopback HTTP
 //! against `intake run` on the simulated dock in a temporary directory. Readiness is
 //! polled; nothing sleeps a fixed time.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod web_util;
 
@@ -33,7 +34,8 @@ fn strict_exposition(text: &str) -> BTreeMap<String, String> {
     let mut types = BTreeMap::new();
     let name_ok = |n: &str| {
         !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
             && !n.as_bytes()[0].is_ascii_digit()
     };
     for line in text.lines() {
@@ -44,32 +46,44 @@ fn strict_exposition(text: &str) -> BTreeMap<String, String> {
                 ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
                 "{line}"
             );
-            assert!(types.insert(name.to_owned(), kind.to_owned()).is_none(), "twice: {line}");
+            assert!(
+                types.insert(name.to_owned(), kind.to_owned()).is_none(),
+                "twice: {line}"
+            );
             if kind == "counter" {
-                assert!(name.ends_with("_total"), "a counter is named *_total: {line}");
+                assert!(
+                    name.ends_with("_total"),
+                    "a counter is named *_total: {line}"
+                );
             }
             continue;
         }
         if line.starts_with("# HELP ") {
             continue;
         }
-        assert!(!line.starts_with('#') && !line.is_empty(), "stray line {line:?}");
+        assert!(
+            !line.starts_with('#') && !line.is_empty(),
+            "stray line {line:?}"
+        );
         let (series, value) = line.rsplit_once(' ').unwrap();
         let name = series.split('{').next().unwrap();
         assert!(name_ok(name), "{line}");
         let family = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|t| t == "histogram")))
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+            })
             .unwrap_or(name);
         assert!(types.contains_key(family), "no # TYPE before {line}");
         assert!(
             value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
             "{line}"
         );
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
-            }
+        if let Some(labels) = series.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
         }
     }
     types
@@ -104,7 +118,13 @@ fn api_events_resolutions_metrics_and_guards() {
     let stored = get(&format!("{url}/api/scans/{id}"));
     assert_eq!(stored.status, 200, "{}", stored.text());
     let stored = stored.json();
-    for key in ["disposition", "waybill", "weight_ug", "price_cents", "reasons"] {
+    for key in [
+        "disposition",
+        "waybill",
+        "weight_ug",
+        "price_cents",
+        "reasons",
+    ] {
         assert_eq!(stored[key], pushed[key], "{key}");
     }
     assert!(pushed["cycle_ms"].as_u64().is_some());
@@ -126,8 +146,14 @@ fn api_events_resolutions_metrics_and_guards() {
             .join(format!("data/evidence/{id}.jpg"))
             .is_file()
     );
-    assert_eq!(get(&format!("{url}/api/scans/../../etc/passwd/evidence.jpg")).status, 404);
-    assert_eq!(get(&format!("{url}/api/scans/not-a-scan/evidence.jpg")).status, 404);
+    assert_eq!(
+        get(&format!("{url}/api/scans/../../etc/passwd/evidence.jpg")).status,
+        404
+    );
+    assert_eq!(
+        get(&format!("{url}/api/scans/not-a-scan/evidence.jpg")).status,
+        404
+    );
     assert_eq!(get(&format!("{url}/api/scans/not-a-scan")).status, 404);
 
     // A no-read waits in the exceptions queue until the operator types its waybill.
@@ -136,14 +162,20 @@ fn api_events_resolutions_metrics_and_guards() {
         q["exceptions"]
             .as_array()?
             .iter()
-            .find(|s| s["waybill"].is_null() && s["reasons"].as_array().unwrap().contains(&json!("no_read")))
+            .find(|s| {
+                s["waybill"].is_null()
+                    && s["reasons"].as_array().unwrap().contains(&json!("no_read"))
+            })
             .cloned()
     });
     let nid = no_read["scan_id"].as_str().unwrap().to_owned();
     assert_eq!(no_read["disposition"], "manual");
     assert_eq!(no_read["needs_operator"], true);
     let res_url = format!("{url}/api/scans/{nid}/resolution");
-    let bad = post_json(&res_url, &json!({"action": "waybill", "waybill": "EE123456784GB"}));
+    let bad = post_json(
+        &res_url,
+        &json!({"action": "waybill", "waybill": "EE123456784GB"}),
+    );
     assert_eq!(bad.status, 422, "{}", bad.text());
     assert!(bad.json()["error"].as_str().unwrap().contains("check"));
     let garbage = post_json(&res_url, &json!({"action": "erase"}));
@@ -204,11 +236,17 @@ fn api_events_resolutions_metrics_and_guards() {
         .find(|s| s["disposition"] == "accept")
         .expect("an accepted scan among the last 100");
     let refused = post_json(
-        &format!("{url}/api/scans/{}/resolution", accepted["scan_id"].as_str().unwrap()),
+        &format!(
+            "{url}/api/scans/{}/resolution",
+            accepted["scan_id"].as_str().unwrap()
+        ),
         &json!({"action": "confirm"}),
     );
     assert_eq!(refused.status, 422);
-    assert_eq!(get(&format!("{url}/api/scans?disposition=maybe")).status, 400);
+    assert_eq!(
+        get(&format!("{url}/api/scans?disposition=maybe")).status,
+        400
+    );
     let newest_first = scans["scans"].as_array().unwrap();
     assert!(
         newest_first
@@ -219,9 +257,17 @@ fn api_events_resolutions_metrics_and_guards() {
     // Guards: JSON only, same origin only, loopback host names only, small bodies only.
     let json_ct = ("Content-Type", "application/json");
     let body = br#"{"action":"confirm"}"#;
-    assert_eq!(post(&res_url, &[("Content-Type", "text/plain")], body).status, 415);
     assert_eq!(
-        post(&res_url, &[json_ct, ("Origin", "http://evil.example")], body).status,
+        post(&res_url, &[("Content-Type", "text/plain")], body).status,
+        415
+    );
+    assert_eq!(
+        post(
+            &res_url,
+            &[json_ct, ("Origin", "http://evil.example")],
+            body
+        )
+        .status,
         403
     );
     assert_eq!(
@@ -260,7 +306,11 @@ fn api_events_resolutions_metrics_and_guards() {
     // /metrics parses as Prometheus text, and agrees with what happened.
     let m = get(&format!("{url}/metrics"));
     assert_eq!(m.status, 200);
-    assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     let text = m.text();
     let types = strict_exposition(&text);
     assert_eq!(types["intake_cycle_seconds"], "histogram");
@@ -287,7 +337,10 @@ fn api_events_resolutions_metrics_and_guards() {
     assert!(value("intake_decode_failures_total", Some(("kind", "no_read"))) >= 1.0);
     assert_eq!(value("intake_resolutions_total", None), 1.0);
     assert_eq!(value("intake_device_up", Some(("device", "scale"))), 1.0);
-    assert_eq!(value("intake_device_reconnects_total", Some(("device", "scale"))), 0.0);
+    assert_eq!(
+        value("intake_device_reconnects_total", Some(("device", "scale"))),
+        0.0
+    );
     assert!(value("intake_outbox_records", None) >= scanned);
     assert_eq!(value("intake_ready", None), 1.0);
     assert!(value("intake_evidence_bytes", None) > 1000.0);
@@ -301,8 +354,15 @@ fn api_events_resolutions_metrics_and_guards() {
         .expect("the cycle-time histogram");
     let mut hist = hist;
     hist.sort_by(|a, b| a.less_than.total_cmp(&b.less_than));
-    let inf = hist.iter().find(|b| b.less_than.is_infinite()).unwrap().count;
-    assert!(inf >= scanned, "every stored scan was timed: {inf} < {scanned}");
+    let inf = hist
+        .iter()
+        .find(|b| b.less_than.is_infinite())
+        .unwrap()
+        .count;
+    assert!(
+        inf >= scanned,
+        "every stored scan was timed: {inf} < {scanned}"
+    );
     assert!(
         hist.windows(2).all(|w| w[0].count <= w[1].count),
         "cumulative buckets"
@@ -317,7 +377,10 @@ fn api_events_resolutions_metrics_and_guards() {
 #[test]
 fn off_loopback_writes_need_the_pin() {
     // Without a PIN the config is refused, naming the key and the fix.
-    let no_pin = StationDir::new(&[("listen = \"127.0.0.1:8080\"", "listen = \"0.0.0.0:0\"")], "");
+    let no_pin = StationDir::new(
+        &[("listen = \"127.0.0.1:8080\"", "listen = \"0.0.0.0:0\"")],
+        "",
+    );
     let out = std::process::Command::new(web_util::BIN)
         .current_dir(no_pin.dir.path())
         .args(["config", "check"])
@@ -326,7 +389,10 @@ fn off_loopback_writes_need_the_pin() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("web.listen") && err.contains("web.pin"), "{err}");
+    assert!(
+        err.contains("web.listen") && err.contains("web.pin"),
+        "{err}"
+    );
     let out = std::process::Command::new(web_util::BIN)
         .current_dir(no_pin.dir.path())
         .args(["run", "--listen", "0.0.0.0:0", "--parcels", "1"])
@@ -351,7 +417,10 @@ fn off_loopback_writes_need_the_pin() {
     let none = post(&res_url, &[json_ct], body);
     assert_eq!(none.status, 401, "{}", none.text());
     assert!(none.json()["error"].as_str().unwrap().contains("PIN"));
-    assert_eq!(post(&res_url, &[json_ct, ("X-Intake-Pin", "4822")], body).status, 401);
+    assert_eq!(
+        post(&res_url, &[json_ct, ("X-Intake-Pin", "4822")], body).status,
+        401
+    );
     let with = post(&res_url, &[json_ct, ("X-Intake-Pin", "4821")], body);
     assert!(
         [201, 422].contains(&with.status),
@@ -360,6 +429,12 @@ fn off_loopback_writes_need_the_pin() {
         with.text()
     );
     // Reads need no PIN, and other host names are fine off loopback.
-    assert_eq!(get_with(&format!("{url}/api/status"), &[("Host", "dock-7.local:1")]).status, 200);
-    assert_eq!(get(&format!("{url}/api/status")).json()["pin_required"], true);
+    assert_eq!(
+        get_with(&format!("{url}/api/status"), &[("Host", "dock-7.local:1")]).status,
+        200
+    );
+    assert_eq!(
+        get(&format!("{url}/api/status")).json()["pin_required"],
+        true
+    );
 }

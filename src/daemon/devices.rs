@@ -119,10 +119,13 @@ impl LabelSource for CameraLabels {
                         chosen: chosen.as_ref().is_some_and(|c| c.symbol == *s),
                     })
                     .collect();
-                (read, EvidenceFrame {
-                    image: frame,
-                    marks,
-                })
+                (
+                    read,
+                    EvidenceFrame {
+                        image: frame,
+                        marks,
+                    },
+                )
             })
             .await;
             match decoded {

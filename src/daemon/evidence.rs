@@ -78,12 +78,7 @@ pub fn render(frame: &EvidenceFrame) -> Result<Vec<u8>, EvidenceError> {
         ((h as f32 * scale).round() as u32).max(1),
     );
     let small = if scale < 1.0 {
-        image::imageops::resize(
-            &frame.image,
-            nw,
-            nh,
-            image::imageops::FilterType::Triangle,
-        )
+        image::imageops::resize(&frame.image, nw, nh, image::imageops::FilterType::Triangle)
     } else {
         frame.image.clone()
     };
@@ -174,7 +169,9 @@ pub struct Kept {
 /// the rest fit in `max_bytes`. `kept` is in age order, oldest first.
 pub fn plan_prune(kept: &[Kept], now: Timestamp, r: EvidenceRetention) -> Vec<usize> {
     let cutoff = now
-        .checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(r.keep_days)))
+        .checked_sub(jiff::SignedDuration::from_hours(
+            24 * i64::from(r.keep_days),
+        ))
         .unwrap_or(Timestamp::MIN);
     let mut total: u64 = kept.iter().map(|k| k.bytes).sum();
     let mut out = Vec::new();
@@ -326,7 +323,12 @@ impl EvidenceWriter {
                 };
                 let pruned = ev.prune(Timestamp::now());
                 let u = ev.usage();
-                info!(files = u.files, bytes = u.bytes, pruned, "evidence folder indexed");
+                info!(
+                    files = u.files,
+                    bytes = u.bytes,
+                    pruned,
+                    "evidence folder indexed"
+                );
                 on_saved("", u);
                 loop {
                     match rx.recv_timeout(PRUNE_EVERY) {
@@ -344,7 +346,9 @@ impl EvidenceWriter {
                                     on_saved(&scan_id, ev.usage());
                                 }
                                 Ok(false) => {}
-                                Err(e) => warn!(scan_id = %scan_id, error = %e, "evidence not kept"),
+                                Err(e) => {
+                                    warn!(scan_id = %scan_id, error = %e, "evidence not kept")
+                                }
                             }
                         }
                         Err(std_mpsc::RecvTimeoutError::Timeout) => {
@@ -434,7 +438,12 @@ mod tests {
         EvidenceFrame {
             image,
             marks: vec![Mark {
-                corners: [p(400.0, 300.0), p(880.0, 300.0), p(880.0, 420.0), p(400.0, 420.0)],
+                corners: [
+                    p(400.0, 300.0),
+                    p(880.0, 300.0),
+                    p(880.0, 420.0),
+                    p(400.0, 420.0),
+                ],
                 chosen: true,
             }],
         }
@@ -487,11 +496,21 @@ mod tests {
             let at = parse_name(&format!("{id}.jpg")).unwrap().1;
             ev.save(id, at, &[i as u8; 10]).unwrap();
         }
-        assert_eq!(ev.usage(), Usage { files: 3, bytes: 30 });
+        assert_eq!(
+            ev.usage(),
+            Usage {
+                files: 3,
+                bytes: 30
+            }
+        );
         // Reopening finds the same images (and ignores the README).
         let mut ev = EvidenceDir::open(&dir, r).unwrap();
         assert_eq!(ev.usage().files, 3);
-        assert_eq!(ev.prune(Timestamp::now()), 1, "30 bytes > 25: the oldest goes");
+        assert_eq!(
+            ev.prune(Timestamp::now()),
+            1,
+            "30 bytes > 25: the oldest goes"
+        );
         assert!(!path_for(&dir, &ids[0]).unwrap().exists());
         assert!(path_for(&dir, &ids[2]).unwrap().exists());
         assert!(dir.join("README").exists());

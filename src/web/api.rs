@@ -201,7 +201,9 @@ pub(super) async fn scan(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     db(&app, move |store, app| {
-        let rec = store.scan(&id)?.ok_or_else(|| ApiError::not_found("such scan"))?;
+        let rec = store
+            .scan(&id)?
+            .ok_or_else(|| ApiError::not_found("such scan"))?;
         let res = store.resolutions_of(&id)?;
         Ok(ok(&scan_json(&rec, &res, has_evidence(app, &id))))
     })
@@ -249,7 +251,10 @@ pub(super) async fn evidence_jpg(
             [
                 (header::CONTENT_TYPE, "image/jpeg"),
                 // A scan's evidence never changes.
-                (header::CACHE_CONTROL, "private, max-age=31536000, immutable"),
+                (
+                    header::CACHE_CONTROL,
+                    "private, max-age=31536000, immutable",
+                ),
             ],
             bytes,
         )

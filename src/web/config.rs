@@ -208,10 +208,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        assert_eq!(
-            cfg("8080", None).validate().unwrap_err().key,
-            "web.listen"
-        );
+        assert_eq!(cfg("8080", None).validate().unwrap_err().key, "web.listen");
         assert_eq!(
             cfg("0.0.0.0:1", Some("12")).validate().unwrap_err().key,
             "web.pin"

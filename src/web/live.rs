@@ -148,7 +148,12 @@ impl Hub {
             WaybillRead::NoRead => "no_read",
             WaybillRead::Ambiguous(_) => "ambiguous",
         };
-        *self.state().metrics.decode_failures.entry(kind).or_default() += 1;
+        *self
+            .state()
+            .metrics
+            .decode_failures
+            .entry(kind)
+            .or_default() += 1;
     }
 
     /// A scan was stored: count it and show it.

@@ -144,7 +144,11 @@ fn check_write(app: &App, headers: &HeaderMap) -> Option<Response> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim() == "application/json"));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim() == "application/json")
+        });
     if !is_json {
         return Some(refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -315,10 +319,22 @@ mod tests {
 
     #[test]
     fn loopback_host_names() {
-        for h in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "127.1.2.3"] {
+        for h in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.1.2.3",
+        ] {
             assert!(host_is_loopback(h), "{h}");
         }
-        for h in ["", "evil.example:8080", "10.0.0.5:8080", "[::2]:80", "localhost.evil:80"] {
+        for h in [
+            "",
+            "evil.example:8080",
+            "10.0.0.5:8080",
+            "[::2]:80",
+            "localhost.evil:80",
+        ] {
             assert!(!host_is_loopback(h), "{h}");
         }
     }

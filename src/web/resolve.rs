@@ -136,12 +136,7 @@ pub fn operator_resolution(
             if let Some(a) = j.adjustment {
                 note.push_str(&format!("; adjustment {a}"));
             }
-            (
-                Some(w),
-                j.verdict.disposition,
-                j.verdict.reasons,
-                note,
-            )
+            (Some(w), j.verdict.disposition, j.verdict.reasons, note)
         }
         ResolutionRequest::Confirm { .. } => {
             let what = match scan.disposition {
@@ -255,7 +250,12 @@ mod tests {
             Some(Disposition::Accept | Disposition::AcceptRepriced)
         ));
         assert!(!r.reasons.contains(&Reason::NoRead));
-        assert!(r.note.as_deref().unwrap().contains("entered by the operator"));
+        assert!(
+            r.note
+                .as_deref()
+                .unwrap()
+                .contains("entered by the operator")
+        );
         // Not in the manifest: still an exception, now for that reason.
         let r = resolve(&s, &[], &typed("EE123456785GB"), None).unwrap();
         assert_eq!(r.reasons, vec![Reason::UnknownWaybill]);
@@ -289,7 +289,12 @@ mod tests {
         let mut accepted = read.clone();
         accepted.disposition = Disposition::Accept;
         assert!(matches!(
-            resolve(&accepted, &[], &ResolutionRequest::Confirm { note: None }, None),
+            resolve(
+                &accepted,
+                &[],
+                &ResolutionRequest::Confirm { note: None },
+                None
+            ),
             Err(ResolveError::NotAnException { .. })
         ));
     }

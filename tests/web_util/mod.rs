@@ -122,13 +122,15 @@ impl Daemon {
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "intake run did not start its dashboard:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "intake run did not start its dashboard:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
         Daemon { child, url, log }
     }
 
@@ -508,7 +510,10 @@ impl Browser {
                 "Input.dispatchKeyEvent",
                 json!({ "type": "keyDown", "text": s, "key": s, "unmodifiedText": s }),
             );
-            self.call("Input.dispatchKeyEvent", json!({ "type": "keyUp", "key": s }));
+            self.call(
+                "Input.dispatchKeyEvent",
+                json!({ "type": "keyUp", "key": s }),
+            );
         }
         if enter {
             for kind in ["keyDown", "keyUp"] {

@@ -28,7 +28,7 @@
     awaitremoval: 'Take the parcel off',
     stopped: 'Station stopped',
   };
-  const RECENT_ROWS = 10;
+  const RECENT_ROWS = 8;
 
   const state = {
     scans: [], // newest first
@@ -59,16 +59,29 @@
   const time = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : '');
   const lb = (s) => (s.weight_lb == null ? '—' : s.weight_lb.toFixed(2) + ' lb');
   const kg = (ug) => (ug == null ? '' : (ug / 1e9).toFixed(2) + ' kg');
-  const dimsIn = (s) =>
-    s.dims_in ? s.dims_in.map((v) => v.toFixed(1)).join(' × ') + ' in' : '—';
   const dimsCm = (s) =>
     s.length_um == null
       ? ''
       : [s.length_um, s.width_um, s.height_um].map((v) => (v / 1e4).toFixed(1)).join(' × ') + ' cm';
   const money = (cents, cur) =>
     cents == null ? '—' : (cur ? cur + ' ' : '') + (Math.abs(cents) / 100).toFixed(2);
-  const signed = (cents, cur) =>
-    cents == null ? '—' : (cents > 0 ? '+' : cents < 0 ? '−' : '±') + money(cents, cur);
+  const sign = (cents) => (cents > 0 ? '+' : cents < 0 ? '−' : '±');
+  // A big number with its unit small after it.
+  const withUnit = (node, text, unit) => {
+    if (text == null) node.textContent = '—';
+    else node.replaceChildren(text, el('span', 'unit', unit));
+  };
+  // A big amount with its currency small before it.
+  const amount = (node, cents, cur, signed) => {
+    if (cents == null) {
+      node.textContent = signed ? 'none' : '—';
+      return;
+    }
+    const parts = [];
+    if (cur) parts.push(el('span', 'cur', cur));
+    parts.push((signed ? sign(cents) : '') + (Math.abs(cents) / 100).toFixed(2));
+    node.replaceChildren(...parts);
+  };
   const ago = (iso) => {
     if (!iso) return 'never';
     const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
@@ -106,15 +119,19 @@
         .map((w) => el('li', null, w.charAt(0).toUpperCase() + w.slice(1))),
     );
     $('f-waybill').textContent = s.waybill || 'not read';
-    $('f-weight').textContent = lb(s);
+    withUnit($('f-weight'), s.weight_lb == null ? null : s.weight_lb.toFixed(2), 'lb');
     $('f-weight-metric').textContent = kg(s.weight_ug);
-    $('f-dims').textContent = dimsIn(s);
+    withUnit(
+      $('f-dims'),
+      s.dims_in ? s.dims_in.map((v) => v.toFixed(1)).join(' × ') : null,
+      'in',
+    );
     $('f-dims-metric').textContent = dimsCm(s);
-    $('f-price').textContent = money(s.price_cents, s.currency);
+    amount($('f-price'), s.price_cents, s.currency, false);
     $('f-billable').textContent =
       s.billable_weight_lb == null ? '' : 'billable ' + s.billable_weight_lb.toFixed(2) + ' lb';
     const adj = $('f-adjust');
-    adj.textContent = s.adjustment_cents == null ? 'none' : signed(s.adjustment_cents, s.currency);
+    amount(adj, s.adjustment_cents, s.currency, true);
     adj.className = s.adjustment_cents > 0 ? 'adj-up' : s.adjustment_cents < 0 ? 'adj-down' : '';
     $('f-quoted').textContent =
       s.quoted_cents == null ? 'no quote' : 'quoted ' + money(s.quoted_cents, s.currency);
@@ -179,7 +196,7 @@
       tag.append(icon(ICON[s.disposition] || 'i-wait'), SHORT[s.disposition] || s.disposition);
       const td = el('td');
       td.append(tag);
-      tr.append(td, el('td', null, lb(s)));
+      tr.append(td, el('td', null, lb(s)), el('td', null, money(s.price_cents, '')));
       tr.addEventListener('click', () => pin(s.scan_id));
       if (s.scan_id === $('current').dataset.scanId) tr.classList.add('sel');
       return tr;
@@ -213,7 +230,7 @@
       input.name = 'waybill';
       input.autocomplete = 'off';
       input.spellcheck = false;
-      input.placeholder = 'Type or scan the waybill';
+      input.placeholder = 'Waybill: type or scan';
       input.setAttribute('aria-label', 'Waybill for the scan of ' + time(s.created_at));
       const save = el('button', 'primary', 'Save');
       save.type = 'submit';
@@ -454,6 +471,10 @@
     $('back-live').addEventListener('click', () => pin(null));
     const m = /^#scan=([0-9a-fA-F-]{36})$/.exec(location.hash);
     if (m) state.pinned = m[1];
+    window.addEventListener('hashchange', () => {
+      const h = /^#scan=([0-9a-fA-F-]{36})$/.exec(location.hash);
+      pin(h ? h[1] : null);
+    });
     connect();
     // Sync age and outbox depth change without events.
     setInterval(loadStatus, 10000);
