@@ -7,6 +7,7 @@
 
 mod web_util;
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -21,7 +22,9 @@ fn js(v: &str) -> String {
 #[test]
 fn dashboard_in_headless_chromium() {
     let Some(chromium) = find_chromium() else {
-        eprintln!(
+        // Straight to stderr, past the test harness's capture, so the skip is seen.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n\n******** SKIPPED dashboard_in_headless_chromium: no Chromium at /usr/bin/chromium \
              (or $INTAKE_CHROMIUM). Install it with `bash .ci/chromium.sh`. ********\n"
         );

@@ -357,18 +357,30 @@ fn readiness(app: &AppState, store_ok: Result<(), String>) -> Vec<String> {
     problems
 }
 
+/// How long a write probe of the data folder counts (probes wear an SD card: scrapers and
+/// health checks ask every few seconds).
+const PROBE_VALID: Duration = Duration::from_secs(30);
+
 /// The store answers and its folder takes a write (disk not full, not read-only).
 fn store_check(store: &Store, app: &AppState) -> Result<(), String> {
     store.outbox_depth().map_err(|e| e.to_string())?;
+    let mut last = app.probe.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, result)) = &*last
+        && at.elapsed() < PROBE_VALID
+    {
+        return result.clone();
+    }
     let probe = app.settings.data_dir.join(".ready-probe");
-    std::fs::write(&probe, b"ok")
+    let result = std::fs::write(&probe, b"ok")
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|e| {
             format!(
                 "cannot write in {}: {e}; free disk space or fix the permissions",
                 app.settings.data_dir.display()
             )
-        })
+        });
+    *last = Some((std::time::Instant::now(), result.clone()));
+    result
 }
 
 pub(super) async fn healthz() -> Response {

@@ -66,12 +66,14 @@ struct App {
     evidence_dir: PathBuf,
     pin_required: bool,
     sse_slots: Arc<tokio::sync::Semaphore>,
+    /// The last write probe of the data folder, and when.
+    probe: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
 
 /// What every handler gets.
 type AppState = Arc<App>;
 
-/// The router (public for tests that serve it on a listener of their own).
+/// Every route, behind the guard.
 fn router(app: AppState) -> Router {
     Router::new()
         .route("/", get(index))
@@ -262,6 +264,7 @@ impl WebServer {
             pin_required: !listen.ip().is_loopback(),
             settings: settings.clone(),
             sse_slots: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+            probe: Mutex::new(None),
         });
         let task = tokio::spawn(serve(listen, app));
         Ok(WebServer { hub, task })

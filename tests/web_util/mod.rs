@@ -311,7 +311,7 @@ pub fn sse(url: &str) -> mpsc::Receiver<(String, String)> {
 /// Where a Chromium is, if any.
 pub fn find_chromium() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("INTAKE_CHROMIUM") {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
     }
     [
         "/usr/bin/chromium",
