@@ -102,6 +102,8 @@ struct RawConfig {
     dimensions: crate::measure::dims::RawDimensions,
     indicator: intake_hal::operator::config::RawIndicator,
     sync: Option<crate::sync::config::SyncConfig>,
+    #[serde(default)]
+    web: crate::web::config::WebConfig,
 }
 
 /// Which camera looks at the label (`[camera]`).
@@ -280,6 +282,8 @@ pub struct Settings {
     pub indicator: intake_hal::operator::config::IndicatorConfig,
     /// Head-office sync (`[sync]`), if configured.
     pub sync: Option<crate::sync::config::SyncSettings>,
+    /// The dashboard, API and evidence retention (`[web]`).
+    pub web: crate::web::config::WebSettings,
 }
 
 impl Settings {
@@ -530,8 +534,10 @@ impl Settings {
 
         let sync = crate::sync::config::from_raw(raw.sync, &source)
             .map_err(|e| invalid(&e.key, e.message))?;
+        let web = raw.web.validate().map_err(|e| invalid(&e.key, e.message))?;
         Ok(Settings {
             sync,
+            web,
             station_id,
             data_dir,
             policy: Policy {

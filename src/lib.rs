@@ -19,6 +19,7 @@ pub mod station;
 pub mod store;
 pub mod sync;
 pub mod waybill;
+pub mod web;
 
 /// Typed quantities live in the hal crate (readings carry them); re-exported here.
 pub use intake_hal::quantity;

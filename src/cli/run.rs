@@ -33,11 +33,19 @@ pub(crate) struct Run {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Serve the dashboard on this address instead of `[web] listen` (port 0: any free
+    /// port; the log says which).
+    #[arg(long, value_name = "ADDR", value_parser = intake::web::config::parse_listen)]
+    listen: Option<std::net::SocketAddr>,
 }
 
 impl Run {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let settings = ctx.settings()?;
+        let mut settings = ctx.settings()?;
+        if let Some(addr) = self.listen {
+            settings.web.listen = addr;
+            settings.web.validate_listen().map_err(bad_input)?;
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("intake")
@@ -77,6 +85,8 @@ impl Run {
             };
             let sync_handle = sync.as_ref().map(SyncTask::handle);
             let sync_task = sync.map(|t| tokio::spawn(t.run(stopped(stop_rx.clone()))));
+            let hub = intake::web::Hub::new();
+            let web = intake::web::WebServer::start(&settings, hub.clone())?;
             let summary = daemon::run(
                 &settings,
                 settings.station.clone(),
@@ -85,10 +95,12 @@ impl Run {
                 RunOptions {
                     parcels: self.parcels,
                     sync: sync_handle,
+                    web: Some(hub),
                 },
                 stopped(stop_rx),
             )
             .await?;
+            web.stop().await;
             drop(dock);
             if let Some(t) = sync_task {
                 t.abort();

@@ -25,6 +25,7 @@ use intake_hal::{BoxFuture, Camera, DeviceError, Indicator, RangeFinder, Scale};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::evidence::{EvidenceFrame, Mark};
 use super::{DimsSource, LabelRead, LabelSource};
 use crate::barcode::{Reader, choose_waybill};
 use crate::config::{CameraSettings, Settings};
@@ -102,25 +103,43 @@ impl LabelSource for CameraLabels {
                         read: WaybillRead::NoRead,
                         took: t0.elapsed(),
                         error: Some(e.to_string()),
+                        frame: None,
                     };
                 }
             };
             let (reader, rules) = (self.reader.clone(), self.rules.clone());
             let decoded = tokio::task::spawn_blocking(move || {
                 let symbols = reader.read_gray(&frame);
-                choose_waybill(&symbols, &rules).0
+                let (read, chosen) = choose_waybill(&symbols, &rules);
+                // Every symbol is outlined on the evidence image; the waybill's in bold.
+                let marks = symbols
+                    .iter()
+                    .map(|s| Mark {
+                        corners: s.corners,
+                        chosen: chosen.as_ref().is_some_and(|c| c.symbol == *s),
+                    })
+                    .collect();
+                (
+                    read,
+                    EvidenceFrame {
+                        image: frame,
+                        marks,
+                    },
+                )
             })
             .await;
             match decoded {
-                Ok(read) => LabelRead {
+                Ok((read, frame)) => LabelRead {
                     read,
                     took: t0.elapsed(),
                     error: None,
+                    frame: Some(Box::new(frame)),
                 },
                 Err(e) => LabelRead {
                     read: WaybillRead::NoRead,
                     took: t0.elapsed(),
                     error: Some(format!("the barcode decoder failed: {e}")),
+                    frame: None,
                 },
             }
         })

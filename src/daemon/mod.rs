@@ -7,6 +7,7 @@
 //! transaction, and only then tells the station, which only then lights the verdict.
 
 pub mod devices;
+pub mod evidence;
 pub mod status;
 mod store_worker;
 
@@ -45,6 +46,8 @@ pub struct LabelRead {
     pub took: Duration,
     /// Why there is no read, when a device failed (not when the label had no barcode).
     pub error: Option<String>,
+    /// The frame and the symbols found on it, kept as the scan's evidence image.
+    pub frame: Option<Box<evidence::EvidenceFrame>>,
 }
 
 /// The station's devices, as the config chose them.
@@ -63,6 +66,8 @@ pub struct RunOptions {
     /// The head-office sync task, when `[sync]` is configured: told of each commit, and
     /// its pulled rate cards are priced with from the next parcel on.
     pub sync: Option<crate::sync::SyncHandle>,
+    /// The dashboard's hub: told of status changes, label reads and stored scans.
+    pub web: Option<crate::web::Hub>,
 }
 
 /// Why the daemon could not run.
@@ -197,6 +202,21 @@ pub async fn run(
         &["scale", "dimensions", "camera", "indicator"],
     );
     status.write();
+    let hub = opts.web.clone();
+    if let Some(h) = &hub {
+        h.status(&status.doc);
+    }
+    let on_saved: evidence::OnSaved = match hub.clone() {
+        Some(h) => Box::new(move |id: &str, usage| h.evidence_saved(id, usage)),
+        None => Box::new(|_: &str, _| {}),
+    };
+    let evidence = evidence::EvidenceWriter::spawn(
+        &evidence::dir_in(&settings.data_dir),
+        settings.web.evidence,
+        on_saved,
+    )
+    .map_err(DaemonError::Thread)?;
+    let mut frames: BTreeMap<u64, Box<evidence::EvidenceFrame>> = BTreeMap::new();
     let start = Instant::now();
     let mut station = Station::new(station_cfg, start.into_std());
     let mut summary = Summary::default();
@@ -215,7 +235,13 @@ pub async fn run(
                 let now = Instant::now().into_std();
                 match ev {
                     Event::Input(i) => station.handle_input(now, i),
-                    Event::Label { parcel, read } => {
+                    Event::Label { parcel, mut read } => {
+                        if let Some(h) = &hub {
+                            h.label_read(&read.read, read.error.is_some());
+                        }
+                        if let Some(f) = read.frame.take() {
+                            frames.insert(parcel, f);
+                        }
                         if let Some(e) = &read.error {
                             warn!(device = "camera", error = %e, "label not read");
                         }
@@ -235,6 +261,13 @@ pub async fn run(
                         summary.add(&c);
                         if let Some(h) = &opts.sync {
                             h.record_committed();
+                        }
+                        if let Some(f) = frames.remove(&parcel) {
+                            evidence.save(&c.record.id, c.record.created_at, f);
+                        }
+                        frames.retain(|p, _| *p > parcel);
+                        if let Some(h) = &hub {
+                            h.committed(&c);
                         }
                         status.doc.parcels_this_run = summary.parcels;
                         status.write();
@@ -312,6 +345,9 @@ pub async fn run(
         if phase != status.doc.phase {
             status.doc.phase = phase;
         }
+        if let Some(h) = &hub {
+            h.status(&status.doc);
+        }
         let done = opts.parcels.is_some_and(|n| summary.parcels >= n);
         if (stopping || done) && matches!(station.phase(), Phase::Idle | Phase::AwaitRemoval) {
             break;
@@ -321,9 +357,13 @@ pub async fn run(
     dims_task.abort();
     label_task.abort();
     store.finish();
+    evidence.finish();
     status.doc.running = false;
     status.doc.phase = "stopped".into();
     status.write();
+    if let Some(h) = &hub {
+        h.status(&status.doc);
+    }
     info!(parcels = summary.parcels, "station stopped");
     Ok(summary)
 }

@@ -1,0 +1,225 @@
+//! The daemon's live state as the dashboard sees it: the hooks the daemon calls (status,
+//! label reads, committed scans, evidence), counters for `/metrics`, and a broadcast of
+//! events that every server-sent-events stream forwards.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, watch};
+
+use super::metrics::Metrics;
+use crate::daemon::Committed;
+use crate::daemon::evidence::Usage;
+use crate::daemon::status::StatusDoc;
+use crate::judge::WaybillRead;
+use crate::store::outbox::Resolution;
+
+/// One server-sent event: its name and its JSON data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub name: &'static str,
+    pub data: String,
+}
+
+/// What the hub knows now.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The daemon's status (devices, phase); `None` until the daemon loop started.
+    pub status: Option<StatusDoc>,
+    pub metrics: Metrics,
+    pub evidence: Usage,
+    /// The daemon loop has stopped (or was never started).
+    pub stopped: bool,
+}
+
+struct Inner {
+    events: broadcast::Sender<LiveEvent>,
+    state: Mutex<Snapshot>,
+    closed: watch::Sender<bool>,
+    started_at: Timestamp,
+}
+
+/// Shared between the daemon (which reports) and the web server (which shows). Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Hub(Arc<Inner>);
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hub")
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Hub {
+        Hub::new()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        let (events, _) = broadcast::channel(256);
+        let (closed, _) = watch::channel(false);
+        Hub(Arc::new(Inner {
+            events,
+            state: Mutex::new(Snapshot::default()),
+            closed,
+            started_at: Timestamp::now(),
+        }))
+    }
+
+    fn state(&self) -> MutexGuard<'_, Snapshot> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, name: &'static str, data: &Value) {
+        // No subscriber is fine: nobody has the dashboard open.
+        let _ = self.0.events.send(LiveEvent {
+            name,
+            data: data.to_string(),
+        });
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.0.events.subscribe()
+    }
+
+    /// When the web server was started (the page reloads its data when this changes).
+    pub fn started_at(&self) -> Timestamp {
+        self.0.started_at
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.state().clone()
+    }
+
+    /// Resolves once [`Hub::close`] was called.
+    pub async fn wait_closed(&self) {
+        let mut rx = self.0.closed.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// Ends every event stream (the daemon is stopping).
+    pub fn close(&self) {
+        self.state().stopped = true;
+        self.0.closed.send_replace(true);
+    }
+
+    /// The daemon's status changed (or may have): devices, phase. A device that was in
+    /// fault and works again counts as a reconnect.
+    pub fn status(&self, doc: &StatusDoc) {
+        let changed = {
+            let mut s = self.state();
+            let same = s.status.as_ref().is_some_and(|old| {
+                old.phase == doc.phase
+                    && old.running == doc.running
+                    && old.devices == doc.devices
+                    && old.parcels_this_run == doc.parcels_this_run
+            });
+            if !same {
+                if let Some(old) = &s.status {
+                    let back: Vec<String> = doc
+                        .devices
+                        .iter()
+                        .filter(|(name, h)| h.ok && old.devices.get(*name).is_some_and(|o| !o.ok))
+                        .map(|(name, _)| name.clone())
+                        .collect();
+                    for name in back {
+                        *s.metrics.reconnects.entry(name).or_default() += 1;
+                    }
+                }
+                s.status = Some(doc.clone());
+                s.stopped = !doc.running;
+            }
+            !same
+        };
+        if changed {
+            self.send("status", &json!(doc));
+        }
+    }
+
+    /// A label was read (or not).
+    pub fn label_read(&self, read: &WaybillRead, camera_error: bool) {
+        let kind = match read {
+            _ if camera_error => "camera_error",
+            WaybillRead::Read(_) => return,
+            WaybillRead::NoRead => "no_read",
+            WaybillRead::Ambiguous(_) => "ambiguous",
+        };
+        *self
+            .state()
+            .metrics
+            .decode_failures
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    /// A scan was stored: count it and show it.
+    pub fn committed(&self, c: &Committed) {
+        {
+            let mut s = self.state();
+            *s.metrics.scans.entry(c.record.disposition).or_default() += 1;
+            s.metrics.cycle.observe(c.cycle);
+        }
+        let mut v = super::api::scan_json(&c.record, &[], false);
+        if let Some(m) = v.as_object_mut() {
+            m.insert(
+                "cycle_ms".into(),
+                json!(u64::try_from(c.cycle.as_millis()).unwrap_or(u64::MAX)),
+            );
+        }
+        self.send("scan", &v);
+    }
+
+    /// An evidence image was saved (`scan_id` empty: only the usage changed).
+    pub fn evidence_saved(&self, scan_id: &str, usage: Usage) {
+        self.state().evidence = usage;
+        if !scan_id.is_empty() {
+            self.send("evidence", &json!({ "scan_id": scan_id }));
+        }
+    }
+
+    /// An operator resolution was stored.
+    pub fn resolution(&self, r: &Resolution, station_id: &str) {
+        self.state().metrics.resolutions += 1;
+        self.send(
+            "resolution",
+            &crate::sync::wire::resolution_to_wire(r, station_id),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_back_from_a_fault_is_a_reconnect_and_status_is_sent_on_change_only() {
+        let hub = Hub::new();
+        let mut rx = hub.subscribe();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut f = crate::daemon::status::StatusFile::new(tmp.path(), "t", &["scale"]);
+        hub.status(&f.doc);
+        assert_eq!(rx.try_recv().unwrap().name, "status");
+        hub.status(&f.doc);
+        assert!(rx.try_recv().is_err(), "nothing changed");
+        f.set_device("scale", false, Some("unplugged".into()));
+        hub.status(&f.doc);
+        f.set_device("scale", true, None);
+        hub.status(&f.doc);
+        assert_eq!(hub.snapshot().metrics.reconnects["scale"], 1);
+        assert_eq!(rx.try_recv().unwrap().name, "status");
+        let last = rx.try_recv().unwrap();
+        let doc: StatusDoc = serde_json::from_str(&last.data).unwrap();
+        assert!(doc.devices["scale"].ok);
+
+        hub.label_read(&WaybillRead::NoRead, false);
+        hub.label_read(&WaybillRead::Read("x".into()), false);
+        hub.label_read(&WaybillRead::NoRead, true);
+        let m = hub.snapshot().metrics;
+        assert_eq!(m.decode_failures["no_read"], 1);
+        assert_eq!(m.decode_failures["camera_error"], 1);
+    }
+}
