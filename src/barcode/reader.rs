@@ -15,6 +15,9 @@ use super::{Format, Frame, Symbol};
 /// found no region (it costs a few milliseconds there, and small frames are often a
 /// close-up of one symbol).
 const SMALL_FRAME: u64 = 1_100_000;
+/// Frames above this many pixels never get the whole-frame try-harder pass: on a 4K frame
+/// it takes seconds (rxing's detectors scan every row).
+const FALLBACK_MAX: u64 = 2_500_000;
 
 /// A barcode reader built from validated settings. Cheap to share (`&Reader` across
 /// threads); `read` allocates per call.
@@ -81,7 +84,7 @@ impl Reader {
             }
         }
         let pixels = u64::from(frame.width) * u64::from(frame.height);
-        if s.retries >= 2 && (!regions.is_empty() || pixels <= SMALL_FRAME) {
+        if s.retries >= 2 && pixels <= FALLBACK_MAX && (!regions.is_empty() || pixels <= SMALL_FRAME) {
             stats.level = 2;
             return (dedup(decode::whole(&frame, s)), stats);
         }
@@ -97,7 +100,9 @@ impl Reader {
 
     fn decode_region(&self, frame: &Frame<'_>, r: &Region, level: u8) -> Vec<Symbol> {
         let s = &self.settings;
-        let patch = warp(frame, r.center, r.angle, r.half_u, r.half_v, 1.0);
+        // Linear codes are sampled at half-pixel steps: thin bars (1.5 px) keep their width.
+        let step = if r.kind == RegionKind::Linear { 0.5 } else { 1.0 };
+        let patch = warp(frame, r.center, r.angle, r.half_u, r.half_v, step);
         let two_d: Vec<Format> = s.formats.iter().copied().filter(|f| !f.is_linear()).collect();
         match (r.kind, level) {
             (RegionKind::Linear, 0) => {

@@ -2,6 +2,7 @@
 //! decides lives in the library; these modules load config, call it and print.
 
 mod config_check;
+mod decode;
 mod manifest;
 mod quote;
 mod scans;
@@ -36,6 +37,7 @@ enum Command {
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
     Config(config_check::ConfigCmd),
+    Decode(decode::Decode),
 }
 
 impl Cli {
@@ -48,6 +50,7 @@ impl Cli {
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),
             Command::Config(c) => c.run(&ctx),
+            Command::Decode(c) => c.run(&ctx),
         }
     }
 }
