@@ -89,8 +89,13 @@ fn cases(root: &Path) -> Vec<Case> {
         pngs.sort();
         let mut groups: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
         for p in pngs {
-            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_owned();
-            let own = d.join(format!("{stem}.txt")).exists() || d.join(format!("{stem}.bin")).exists();
+            let stem = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_owned();
+            let own =
+                d.join(format!("{stem}.txt")).exists() || d.join(format!("{stem}.bin")).exists();
             let key = match stem.split_once('-') {
                 Some((g, n)) if !own && n.chars().all(|c| c.is_ascii_digit()) => g.to_owned(),
                 _ => stem,
@@ -117,7 +122,10 @@ fn text_matches(text: &str, expected: &[u8]) -> bool {
     if text.as_bytes() == expected {
         return true;
     }
-    let latin: Option<Vec<u8>> = text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+    let latin: Option<Vec<u8>> = text
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect();
     latin.is_some_and(|l| l == expected)
 }
 
@@ -265,7 +273,10 @@ fn main() {
     }
     let frames_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-frames");
     let sets = synthetic(&frames_dir, a.frames);
-    println!("\nsynthetic frames ({} each; label: Code 128 waybill + postcode + QR)", a.frames);
+    println!(
+        "\nsynthetic frames ({} each; label: Code 128 waybill + postcode + QR)",
+        a.frames
+    );
     println!(
         "{:<18} {:>10} {:>10} {:>14}",
         "frame", "median ms", "p95 ms", "all 3 found"
@@ -330,7 +341,10 @@ fn main() {
         }
         Ok(out) => println!(
             "\nzxing-cpp comparison skipped: {}",
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         ),
         Err(e) => println!("\nzxing-cpp comparison skipped: python3: {e}"),
     }

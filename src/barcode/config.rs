@@ -138,9 +138,10 @@ mod tests {
 
     #[test]
     fn parses_and_orders_formats() {
-        let c: BarcodeConfig =
-            toml::from_str("formats = [\"qr_code\", \"code39\", \"code39\"]\ncode39_full_ascii = true")
-                .unwrap();
+        let c: BarcodeConfig = toml::from_str(
+            "formats = [\"qr_code\", \"code39\", \"code39\"]\ncode39_full_ascii = true",
+        )
+        .unwrap();
         let s = ReaderSettings::try_from(&c).unwrap();
         assert_eq!(s.formats, vec![Format::Code39, Format::QrCode]);
         assert!(s.code39_full_ascii);

@@ -103,7 +103,12 @@ pub(crate) fn matrix(
     global_binarizer: bool,
 ) -> Vec<Symbol> {
     let data: std::borrow::Cow<'_, [u8]> = if invert {
-        patch.data.iter().map(|v| 255 - v).collect::<Vec<u8>>().into()
+        patch
+            .data
+            .iter()
+            .map(|v| 255 - v)
+            .collect::<Vec<u8>>()
+            .into()
     } else {
         (&patch.data[..]).into()
     };
@@ -190,11 +195,7 @@ pub(crate) fn linear(
                 && let [p0, p1, ..] = r.getPoints()
             {
                 let (x0, x1) = (flip(p0.x).min(flip(p1.x)), flip(p0.x).max(flip(p1.x)));
-                return Some(symbol(
-                    Format::Code128,
-                    &r,
-                    linear_corners(patch, x0, x1),
-                ));
+                return Some(symbol(Format::Code128, &r, linear_corners(patch, x0, x1)));
             }
             if s.enabled(Format::Code39)
                 && let Ok(r) = c39.decode_row(y as u32, &b, &hints)
@@ -225,7 +226,10 @@ fn linear_corners(patch: &Patch, x0: f32, x1: f32) -> [Point; 4] {
 
 /// Cuts a scan line into bars (set bits) and spaces; `None` when it has no contrast.
 fn binarize(row: &[f32], threshold: Threshold, invert: bool) -> Option<BitArray> {
-    let mut sorted: Vec<f32> = row.to_vec();
+    // Dark and light ends from the middle of the row, where the code is: the ends of a
+    // scan line may run off the label into a darker background.
+    let n = row.len();
+    let mut sorted: Vec<f32> = row[n / 5..n - n / 5].to_vec();
     sorted.sort_unstable_by(f32::total_cmp);
     let lo = sorted[sorted.len() / 20];
     let hi = sorted[sorted.len() - 1 - sorted.len() / 20];
@@ -263,15 +267,15 @@ fn binarize(row: &[f32], threshold: Threshold, invert: bool) -> Option<BitArray>
     Some(bits)
 }
 
-/// The whole frame, every enabled format, try-harder (rxing's own row scan and 90°
-/// rotation for linear codes). The last resort when regions found nothing.
-pub(crate) fn whole(frame: &Frame<'_>, s: &ReaderSettings) -> Vec<Symbol> {
+/// The whole frame, every enabled format; with `try_harder` rxing's own full row scan and
+/// 90° rotation for linear codes. The last resort when regions found nothing.
+pub(crate) fn whole(frame: &Frame<'_>, s: &ReaderSettings, try_harder: bool) -> Vec<Symbol> {
     let Ok(src) = Luma8Source::new_with_slice(frame.data, frame.width, frame.height) else {
         return Vec::new();
     };
     let patch = super::sample::identity(frame);
     let mut bm = BinaryBitmap::new(HybridBinarizer::new(src));
-    let h = hints(true);
+    let h = hints(try_harder);
     let mut out = Vec::new();
     for &f in &s.formats {
         let r = match f {
@@ -279,7 +283,7 @@ pub(crate) fn whole(frame: &Frame<'_>, s: &ReaderSettings) -> Vec<Symbol> {
             Format::Code39 => Code39Reader::with_all_config(false, s.code39_full_ascii)
                 .decode_with_hints(&mut bm, &h)
                 .ok(),
-            _ => run_2d(&mut bm, f, &h, true),
+            _ => run_2d(&mut bm, f, &h, try_harder),
         };
         if let Some(r) = r {
             let pts = r.getPoints();

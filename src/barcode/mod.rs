@@ -20,12 +20,14 @@ mod waybill;
 use serde::Serialize;
 
 pub use config::{BarcodeConfig, BarcodeConfigError, ReaderSettings};
-pub use reader::{Reader, ReadStats};
+pub use reader::{ReadStats, Reader};
 pub use regions::{Region, RegionKind, find_regions};
 pub use waybill::{ChosenSymbol, choose_waybill};
 
 /// A symbology the reader can look for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     #[serde(rename = "code128")]

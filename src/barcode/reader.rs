@@ -18,6 +18,8 @@ const SMALL_FRAME: u64 = 1_100_000;
 /// Frames above this many pixels never get the whole-frame try-harder pass: on a 4K frame
 /// it takes seconds (rxing's detectors scan every row).
 const FALLBACK_MAX: u64 = 2_500_000;
+/// A linear region of this many blocks is surely bars, worth retrying when it fails.
+const STRONG_BARS: u32 = 12;
 
 /// A barcode reader built from validated settings. Cheap to share (`&Reader` across
 /// threads); `read` allocates per call.
@@ -71,39 +73,85 @@ impl Reader {
         let regions = find_regions(&frame, s.max_regions);
         stats.regions = regions.len();
         if !regions.is_empty() {
-            let found = self.decode_regions(&frame, &regions, 0);
-            if !found.is_empty() {
-                return (found, stats);
-            }
-            if s.retries >= 1 {
-                stats.level = 1;
-                let found = self.decode_regions(&frame, &regions, 1);
-                if !found.is_empty() {
-                    return (found, stats);
+            let per_region = self.decode_each(&frame, &regions, 0);
+            if per_region.iter().any(|f| !f.is_empty()) {
+                // Something decoded. Strong bar regions that did not (faded print, a code
+                // cut short by the region) get the retry ladder; texture that may be text
+                // does not.
+                let retry: Vec<usize> = (0..regions.len())
+                    .filter(|&i| {
+                        s.retries >= 1
+                            && per_region[i].is_empty()
+                            && regions[i].kind == RegionKind::Linear
+                            && regions[i].blocks >= STRONG_BARS
+                    })
+                    .collect();
+                let again = par_map(retry.len(), s.threads, |k| {
+                    self.decode_region(&frame, &regions[retry[k]], 1)
+                });
+                let mut per_region = per_region;
+                for (k, found) in retry.into_iter().zip(again) {
+                    per_region[k] = found;
                 }
+                return (dedup(per_region.into_iter().flatten().collect()), stats);
             }
         }
         let pixels = u64::from(frame.width) * u64::from(frame.height);
-        if s.retries >= 2 && pixels <= FALLBACK_MAX && (!regions.is_empty() || pixels <= SMALL_FRAME) {
+        if pixels <= SMALL_FRAME {
+            // A close-up: rxing's own fast whole-frame pass costs about a millisecond here.
+            let found = dedup(decode::whole(&frame, s, false));
+            if !found.is_empty() {
+                return (found, stats);
+            }
+        }
+        if !regions.is_empty() && s.retries >= 1 {
+            stats.level = 1;
+            let found = self.decode_regions(&frame, &regions, 1);
+            if !found.is_empty() {
+                return (found, stats);
+            }
+        }
+        if s.retries >= 2
+            && pixels <= FALLBACK_MAX
+            && (!regions.is_empty() || pixels <= SMALL_FRAME)
+        {
             stats.level = 2;
-            return (dedup(decode::whole(&frame, s)), stats);
+            return (dedup(decode::whole(&frame, s, true)), stats);
         }
         (Vec::new(), stats)
     }
 
-    fn decode_regions(&self, frame: &Frame<'_>, regions: &[Region], level: u8) -> Vec<Symbol> {
-        let per_region = par_map(regions.len(), self.settings.threads, |i| {
+    fn decode_each(&self, frame: &Frame<'_>, regions: &[Region], level: u8) -> Vec<Vec<Symbol>> {
+        par_map(regions.len(), self.settings.threads, |i| {
             self.decode_region(frame, &regions[i], level)
-        });
-        dedup(per_region.into_iter().flatten().collect())
+        })
+    }
+
+    fn decode_regions(&self, frame: &Frame<'_>, regions: &[Region], level: u8) -> Vec<Symbol> {
+        dedup(
+            self.decode_each(frame, regions, level)
+                .into_iter()
+                .flatten()
+                .collect(),
+        )
     }
 
     fn decode_region(&self, frame: &Frame<'_>, r: &Region, level: u8) -> Vec<Symbol> {
         let s = &self.settings;
         // Linear codes are sampled at half-pixel steps: thin bars (1.5 px) keep their width.
-        let step = if r.kind == RegionKind::Linear { 0.5 } else { 1.0 };
-        let patch = warp(frame, r.center, r.angle, r.half_u, r.half_v, step);
-        let two_d: Vec<Format> = s.formats.iter().copied().filter(|f| !f.is_linear()).collect();
+        // Retries look further along the bars' axis, in case the region cut the code short.
+        let (step, reach) = match (r.kind, level) {
+            (RegionKind::Linear, 0) => (0.5, 1.1),
+            (RegionKind::Linear, _) => (0.5, 1.5),
+            _ => (1.0, 1.0),
+        };
+        let patch = warp(frame, r.center, r.angle, r.half_u * reach, r.half_v, step);
+        let two_d: Vec<Format> = s
+            .formats
+            .iter()
+            .copied()
+            .filter(|f| !f.is_linear())
+            .collect();
         match (r.kind, level) {
             (RegionKind::Linear, 0) => {
                 if s.any_linear()

@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn a_wrong_check_digit_is_not_a_waybill() {
         let symbols = [sym(Format::Code128, "EE123456784GB", 0.0)];
-        assert_eq!(choose_waybill(&symbols, &rules()), (WaybillRead::NoRead, None));
+        assert_eq!(
+            choose_waybill(&symbols, &rules()),
+            (WaybillRead::NoRead, None)
+        );
         assert_eq!(choose_waybill(&[], &rules()), (WaybillRead::NoRead, None));
     }
 

@@ -55,8 +55,10 @@ impl Decode {
                 Ok(i) => i.to_luma8(),
                 Err(e) => {
                     failed += 1;
-                    let reason =
-                        format!("cannot read {} as an image: {e}; pass a PNG or JPEG file", path.display());
+                    let reason = format!(
+                        "cannot read {} as an image: {e}; pass a PNG or JPEG file",
+                        path.display()
+                    );
                     if self.json {
                         println!("{}", json!({"file": path, "error": reason}));
                     }

@@ -30,9 +30,9 @@ impl FileCamera {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| {
-                p.extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+                p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+                    matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                })
             })
             .collect();
         files.sort();
@@ -63,7 +63,10 @@ impl FileCamera {
             DeviceError::new(
                 &self.name,
                 ErrorKind::Malformed,
-                format!("{} is not a readable image: {e}; replace or remove it", path.display()),
+                format!(
+                    "{} is not a readable image: {e}; replace or remove it",
+                    path.display()
+                ),
             )
         })
     }
@@ -88,8 +91,12 @@ mod tests {
     async fn replays_images_in_name_order_and_reports_bad_ones() {
         let dir = std::env::temp_dir().join(format!("intake-filecam-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        GrayImage::from_pixel(4, 3, image::Luma([10])).save(dir.join("b.png")).unwrap();
-        GrayImage::from_pixel(2, 2, image::Luma([200])).save(dir.join("a.png")).unwrap();
+        GrayImage::from_pixel(4, 3, image::Luma([10]))
+            .save(dir.join("b.png"))
+            .unwrap();
+        GrayImage::from_pixel(2, 2, image::Luma([200]))
+            .save(dir.join("a.png"))
+            .unwrap();
         std::fs::write(dir.join("c.jpg"), b"not a jpeg").unwrap();
         std::fs::write(dir.join("notes.txt"), b"ignored").unwrap();
         let mut cam = FileCamera::open(&dir).unwrap();
@@ -99,9 +106,13 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Malformed);
         assert_eq!(cam.capture().await.unwrap().dimensions(), (2, 2));
         std::fs::remove_dir_all(&dir).unwrap();
-        let empty = std::env::temp_dir().join(format!("intake-filecam-empty-{}", std::process::id()));
+        let empty =
+            std::env::temp_dir().join(format!("intake-filecam-empty-{}", std::process::id()));
         std::fs::create_dir_all(&empty).unwrap();
-        assert_eq!(FileCamera::open(&empty).err().map(|e| e.kind()), Some(ErrorKind::Config));
+        assert_eq!(
+            FileCamera::open(&empty).err().map(|e| e.kind()),
+            Some(ErrorKind::Config)
+        );
         std::fs::remove_dir_all(&empty).unwrap();
     }
 }

@@ -48,15 +48,23 @@ impl Scene {
 
     /// A random scene in which a `label_w × label_h` label fits whole: any angle, scale
     /// 0.8–1.2 (kept within the frame), light blur, noise σ 2–8, contrast 0.6–1.
-    pub fn random(width: u32, height: u32, label_w: u32, label_h: u32, rng: &mut impl Rng) -> Scene {
+    pub fn random(
+        width: u32,
+        height: u32,
+        label_w: u32,
+        label_h: u32,
+        rng: &mut impl Rng,
+    ) -> Scene {
         let angle_deg = rng.random_range(0.0f32..360.0);
         let diag = ((label_w * label_w + label_h * label_h) as f32).sqrt();
         let fit = (0.9 * width.min(height) as f32 / diag).min(1.2);
         let scale = rng.random_range(0.8f32.min(fit)..=fit.max(0.8f32.min(fit)));
         let r = diag * scale / 2.0 + 4.0;
-        let cx = rng.random_range(r.min(width as f32 / 2.0)..=(width as f32 - r).max(width as f32 / 2.0));
-        let cy =
-            rng.random_range(r.min(height as f32 / 2.0)..=(height as f32 - r).max(height as f32 / 2.0));
+        let cx = rng
+            .random_range(r.min(width as f32 / 2.0)..=(width as f32 - r).max(width as f32 / 2.0));
+        let cy = rng.random_range(
+            r.min(height as f32 / 2.0)..=(height as f32 - r).max(height as f32 / 2.0),
+        );
         Scene {
             width,
             height,
@@ -88,7 +96,10 @@ pub fn compose(label: Option<&GrayImage>, scene: &Scene) -> GrayImage {
     }
     for _ in 0..6 {
         let (bx, by) = (rng.random_range(0..w.max(1)), rng.random_range(0..h.max(1)));
-        let (bw, bh) = (rng.random_range(w / 20..w / 4 + 2), rng.random_range(h / 20..h / 4 + 2));
+        let (bw, bh) = (
+            rng.random_range(w / 20..w / 4 + 2),
+            rng.random_range(h / 20..h / 4 + 2),
+        );
         let dv = rng.random_range(-25.0f32..25.0);
         for y in by..(by + bh).min(h) {
             for x in bx..(bx + bw).min(w) {

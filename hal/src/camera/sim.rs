@@ -60,9 +60,8 @@ impl SimCamera {
                 Ok(compose(None, &scene))
             }
             Some(spec) => {
-                let label = render_label(&spec).map_err(|e| {
-                    DeviceError::new(&self.name, ErrorKind::Config, e.to_string())
-                })?;
+                let label = render_label(&spec)
+                    .map_err(|e| DeviceError::new(&self.name, ErrorKind::Config, e.to_string()))?;
                 let scene = Scene::random(w, h, label.width(), label.height(), &mut self.rng);
                 Ok(compose(Some(&label), &scene))
             }
