@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use intake::barcode::{BarcodeConfig, Format, Frame, Reader};
-use intake_hal::camera::{LabelSpec, Scene, compose, render_label};
+use intake_hal::camera::{LabelDamage, LabelSpec, Scene, compose, render_label};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -201,6 +201,8 @@ fn synthetic(dir: &Path, n: usize) -> Vec<(String, Vec<PathBuf>)> {
         ("1920x1080 label", 1920u32, 1080u32, 3u32, true),
         ("3840x2160 label", 3840, 2160, 6, true),
         ("1920x1080 empty", 1920, 1080, 2, false),
+        // A torn label: the waybill's bars are gone, so every retry level runs.
+        ("1920x1080 torn", 1920, 1080, 3, true),
     ] {
         let mut files = Vec::new();
         for i in 0..n {
@@ -210,6 +212,11 @@ fn synthetic(dir: &Path, n: usize) -> Vec<(String, Vec<PathBuf>)> {
                     let spec = LabelSpec {
                         qr: Some(format!("https://track.example/EE{:09}GB", 100 + i)),
                         module_px: module,
+                        damage: if name.ends_with("torn") {
+                            LabelDamage::Torn
+                        } else {
+                            LabelDamage::None
+                        },
                         ..LabelSpec::new("EE123456785GB")
                     };
                     let label = render_label(&spec).unwrap_or_default();
