@@ -94,7 +94,8 @@ fn run_2d<B: Binarizer>(
 }
 
 /// Tries each enabled 2D format (in `formats` order) on a patch; every format that
-/// decodes gives one symbol.
+/// decodes gives one symbol. The fast pass (`try_harder` off) stops at the first symbol:
+/// a region seldom holds two.
 pub(crate) fn matrix(
     patch: &Patch,
     formats: &[Format],
@@ -118,19 +119,25 @@ pub(crate) fn matrix(
     let h = hints(try_harder);
     let mut out = Vec::new();
     let mut push = |f: Format, r: Option<RXingResult>| {
+        let found = r.is_some();
         if let Some(r) = r {
             out.push(symbol(f, &r, corners(r.getPoints(), patch)));
         }
+        found
     };
     if global_binarizer {
         let mut bm = BinaryBitmap::new(GlobalHistogramBinarizer::new(src));
         for &f in formats.iter().filter(|f| !f.is_linear()) {
-            push(f, run_2d(&mut bm, f, &h, try_harder));
+            if push(f, run_2d(&mut bm, f, &h, try_harder)) && !try_harder {
+                break;
+            }
         }
     } else {
         let mut bm = BinaryBitmap::new(HybridBinarizer::new(src));
         for &f in formats.iter().filter(|f| !f.is_linear()) {
-            push(f, run_2d(&mut bm, f, &h, try_harder));
+            if push(f, run_2d(&mut bm, f, &h, try_harder)) && !try_harder {
+                break;
+            }
         }
     }
     out
