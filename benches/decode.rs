@@ -5,7 +5,7 @@
 //! same machine.
 //!
 //! ```text
-//! cargo bench --bench decode -- [--folder DIR] [--frames N] [--threads N] [--no-zxing]
+//! cargo bench --bench decode -- [--folder DIR | --no-folder] [--frames N] [--threads N] [--no-zxing]
 //! ```
 //! `DIR` defaults to `../shared/testdata/barcodes` beside the repository when it exists.
 
@@ -36,14 +36,17 @@ fn args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         match x.as_str() {
-            "--folder" => a.folder = it.next().map(PathBuf::from),
+            "--folder" => a.folder = it.next().map(PathBuf::from).filter(|d| d.is_dir()),
+            "--no-folder" => a.folder = Some(PathBuf::new()),
             "--frames" => a.frames = it.next().and_then(|v| v.parse().ok()).unwrap_or(15),
             "--threads" => a.threads = it.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             "--no-zxing" => a.zxing = false,
             _ => {} // cargo bench passes --bench
         }
     }
-    if a.folder.is_none() {
+    if a.folder.as_deref() == Some(Path::new("")) {
+        a.folder = None;
+    } else if a.folder.is_none() {
         let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/barcodes");
         let d2 = PathBuf::from("/work/shared/testdata/barcodes");
         a.folder = [d, d2].into_iter().find(|d| d.is_dir());

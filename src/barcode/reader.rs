@@ -22,6 +22,8 @@ const CLOSE_UP: u64 = 400_000;
 const FALLBACK_MAX: u64 = 2_500_000;
 /// A linear region of this many blocks is surely bars, worth retrying when it fails.
 const STRONG_BARS: u32 = 12;
+/// Matrix regions at least this elongated get the PDF417 reader in the fast pass.
+const PDF417_ASPECT: f32 = 1.4;
 
 /// A barcode reader built from validated settings. Cheap to share (`&Reader` across
 /// threads); `read` allocates per call.
@@ -100,6 +102,9 @@ impl Reader {
                             && !decoded.iter().any(|d| covers(d, regions[i].center))
                     })
                     .collect();
+                if !retry.is_empty() {
+                    stats.level = 1;
+                }
                 let again = par_map(retry.len(), s.threads, |k| {
                     self.retry_bars(&frame, &regions[retry[k]])
                 });
@@ -210,7 +215,18 @@ impl Reader {
                 let full = warp(frame, r.center, r.angle, r.half_u * 1.2, r.half_v, 1.0);
                 retry_matrix(&full, &two_d)
             }
-            (RegionKind::Matrix, 0) => decode::matrix(&patch, &two_d, false, false, false),
+            (RegionKind::Matrix, 0) => {
+                // PDF417 is wider than tall (17 modules a codeword, 3 a row); on squarish
+                // texture (text, QR, Data Matrix) its detector is the slowest miss. Level 1
+                // still tries it everywhere.
+                let (long, short) = (r.half_u.max(r.half_v), r.half_u.min(r.half_v).max(1.0));
+                let formats: Vec<Format> = two_d
+                    .iter()
+                    .copied()
+                    .filter(|&f| f != Format::Pdf417 || long / short >= PDF417_ASPECT)
+                    .collect();
+                decode::matrix(&patch, &formats, false, false, false)
+            }
             (RegionKind::Matrix, _) => {
                 let found = retry_matrix(&patch, &two_d);
                 if !found.is_empty() || !s.any_linear() {
