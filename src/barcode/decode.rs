@@ -165,15 +165,14 @@ pub(crate) fn linear(
     if w < 24 || h == 0 {
         return None;
     }
-    let fractions = [0.5, 0.38, 0.62, 0.26, 0.74, 0.44, 0.56, 0.15, 0.85];
-    let band = (h / 24).clamp(1, 3);
+    let band = band(h);
     let hints = hints(false);
     let mut c39 = Code39Reader::with_all_config(false, s.code39_full_ascii);
     let mut c128 = Code128Reader;
     let mut code39_seen: Option<(String, f32, f32, usize)> = None;
     let mut row = vec![0f32; w];
-    let mut seen_rows = Vec::with_capacity(fractions.len());
-    for frac in fractions {
+    let mut seen_rows = Vec::with_capacity(FRACTIONS.len());
+    for frac in FRACTIONS {
         let y = ((h as f32 - 1.0) * frac).round() as usize;
         if seen_rows.contains(&y) {
             continue;
@@ -219,6 +218,23 @@ pub(crate) fn linear(
         }
     }
     None
+}
+
+/// Where scan lines go, as fractions of the patch height: middle first, then outwards.
+const FRACTIONS: [f32; 9] = [0.5, 0.38, 0.62, 0.26, 0.74, 0.44, 0.56, 0.15, 0.85];
+
+/// Pixel rows averaged on each side of a scan line.
+fn band(h: usize) -> usize {
+    (h / 24).clamp(1, 3)
+}
+
+/// Whether [`linear`] reads row `y` of a patch `h` rows high (to sample only those).
+pub(crate) fn linear_reads_row(y: usize, h: usize) -> bool {
+    let b = band(h);
+    FRACTIONS.iter().any(|f| {
+        let c = ((h as f32 - 1.0) * f).round() as usize;
+        y + b >= c && y <= c + b
+    })
 }
 
 fn linear_corners(patch: &Patch, x0: f32, x1: f32) -> [Point; 4] {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::config::{BarcodeConfig, BarcodeConfigError, ReaderSettings};
 use super::decode::{self, Threshold};
 use super::regions::{Region, RegionKind, find_regions};
-use super::sample::{Patch, warp};
+use super::sample::{Patch, warp, warp_rows};
 use super::{Format, Frame, Point, Symbol};
 
 /// Frames up to this many pixels get the whole-frame pass even when the texture analysis
@@ -151,7 +151,15 @@ impl Reader {
     /// thresholds and inverted print, then PDF417; no 2D try-harder.
     fn retry_bars(&self, frame: &Frame<'_>, r: &Region) -> Vec<Symbol> {
         let s = &self.settings;
-        let patch = warp(frame, r.center, r.angle, r.half_u * 1.5, r.half_v, 0.5);
+        let patch = warp_rows(
+            frame,
+            r.center,
+            r.angle,
+            r.half_u * 1.5,
+            r.half_v,
+            0.5,
+            &|y, h| decode::linear_reads_row(y, h),
+        );
         if s.any_linear() {
             for (t, inv) in [
                 (Threshold::Global, false),
@@ -179,7 +187,20 @@ impl Reader {
             (RegionKind::Linear, _) => (0.5, 1.5),
             _ => (1.0, 1.0),
         };
-        let patch = warp(frame, r.center, r.angle, r.half_u * reach, r.half_v, step);
+        let patch = if r.kind == RegionKind::Linear {
+            // Only the scan lines: a quarter or less of the half-pixel patch.
+            warp_rows(
+                frame,
+                r.center,
+                r.angle,
+                r.half_u * reach,
+                r.half_v,
+                step,
+                &|y, h| decode::linear_reads_row(y, h),
+            )
+        } else {
+            warp(frame, r.center, r.angle, r.half_u * reach, r.half_v, step)
+        };
         let two_d: Vec<Format> = s
             .formats
             .iter()
