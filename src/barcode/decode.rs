@@ -94,7 +94,8 @@ fn run_2d<B: Binarizer>(
 }
 
 /// Tries each enabled 2D format (in `formats` order) on a patch; every format that
-/// decodes gives one symbol.
+/// decodes gives one symbol. The fast pass (`try_harder` off) stops at the first symbol:
+/// a region seldom holds two.
 pub(crate) fn matrix(
     patch: &Patch,
     formats: &[Format],
@@ -118,19 +119,25 @@ pub(crate) fn matrix(
     let h = hints(try_harder);
     let mut out = Vec::new();
     let mut push = |f: Format, r: Option<RXingResult>| {
+        let found = r.is_some();
         if let Some(r) = r {
             out.push(symbol(f, &r, corners(r.getPoints(), patch)));
         }
+        found
     };
     if global_binarizer {
         let mut bm = BinaryBitmap::new(GlobalHistogramBinarizer::new(src));
         for &f in formats.iter().filter(|f| !f.is_linear()) {
-            push(f, run_2d(&mut bm, f, &h, try_harder));
+            if push(f, run_2d(&mut bm, f, &h, try_harder)) && !try_harder {
+                break;
+            }
         }
     } else {
         let mut bm = BinaryBitmap::new(HybridBinarizer::new(src));
         for &f in formats.iter().filter(|f| !f.is_linear()) {
-            push(f, run_2d(&mut bm, f, &h, try_harder));
+            if push(f, run_2d(&mut bm, f, &h, try_harder)) && !try_harder {
+                break;
+            }
         }
     }
     out
@@ -158,15 +165,14 @@ pub(crate) fn linear(
     if w < 24 || h == 0 {
         return None;
     }
-    let fractions = [0.5, 0.38, 0.62, 0.26, 0.74, 0.44, 0.56, 0.15, 0.85];
-    let band = (h / 24).clamp(1, 3);
+    let band = band(h);
     let hints = hints(false);
     let mut c39 = Code39Reader::with_all_config(false, s.code39_full_ascii);
     let mut c128 = Code128Reader;
     let mut code39_seen: Option<(String, f32, f32, usize)> = None;
     let mut row = vec![0f32; w];
-    let mut seen_rows = Vec::with_capacity(fractions.len());
-    for frac in fractions {
+    let mut seen_rows = Vec::with_capacity(FRACTIONS.len());
+    for frac in FRACTIONS {
         let y = ((h as f32 - 1.0) * frac).round() as usize;
         if seen_rows.contains(&y) {
             continue;
@@ -214,6 +220,23 @@ pub(crate) fn linear(
     None
 }
 
+/// Where scan lines go, as fractions of the patch height: middle first, then outwards.
+const FRACTIONS: [f32; 9] = [0.5, 0.38, 0.62, 0.26, 0.74, 0.44, 0.56, 0.15, 0.85];
+
+/// Pixel rows averaged on each side of a scan line.
+fn band(h: usize) -> usize {
+    (h / 24).clamp(1, 3)
+}
+
+/// Whether [`linear`] reads row `y` of a patch `h` rows high (to sample only those).
+pub(crate) fn linear_reads_row(y: usize, h: usize) -> bool {
+    let b = band(h);
+    FRACTIONS.iter().any(|f| {
+        let c = ((h as f32 - 1.0) * f).round() as usize;
+        y + b >= c && y <= c + b
+    })
+}
+
 fn linear_corners(patch: &Patch, x0: f32, x1: f32) -> [Point; 4] {
     let y1 = patch.height as f32 - 1.0;
     [
@@ -226,7 +249,10 @@ fn linear_corners(patch: &Patch, x0: f32, x1: f32) -> [Point; 4] {
 
 /// Cuts a scan line into bars (set bits) and spaces; `None` when it has no contrast.
 fn binarize(row: &[f32], threshold: Threshold, invert: bool) -> Option<BitArray> {
-    let mut sorted: Vec<f32> = row.to_vec();
+    // Dark and light ends from the middle of the row, where the code is: the ends of a
+    // scan line may run off the label into a darker background.
+    let n = row.len();
+    let mut sorted: Vec<f32> = row[n / 5..n - n / 5].to_vec();
     sorted.sort_unstable_by(f32::total_cmp);
     let lo = sorted[sorted.len() / 20];
     let hi = sorted[sorted.len() - 1 - sorted.len() / 20];
@@ -264,15 +290,15 @@ fn binarize(row: &[f32], threshold: Threshold, invert: bool) -> Option<BitArray>
     Some(bits)
 }
 
-/// The whole frame, every enabled format, try-harder (rxing's own row scan and 90°
-/// rotation for linear codes). The last resort when regions found nothing.
-pub(crate) fn whole(frame: &Frame<'_>, s: &ReaderSettings) -> Vec<Symbol> {
+/// The whole frame, every enabled format; with `try_harder` rxing's own full row scan and
+/// 90° rotation for linear codes. The last resort when regions found nothing.
+pub(crate) fn whole(frame: &Frame<'_>, s: &ReaderSettings, try_harder: bool) -> Vec<Symbol> {
     let Ok(src) = Luma8Source::new_with_slice(frame.data, frame.width, frame.height) else {
         return Vec::new();
     };
     let patch = super::sample::identity(frame);
     let mut bm = BinaryBitmap::new(HybridBinarizer::new(src));
-    let h = hints(true);
+    let h = hints(try_harder);
     let mut out = Vec::new();
     for &f in &s.formats {
         let r = match f {
@@ -280,7 +306,7 @@ pub(crate) fn whole(frame: &Frame<'_>, s: &ReaderSettings) -> Vec<Symbol> {
             Format::Code39 => Code39Reader::with_all_config(false, s.code39_full_ascii)
                 .decode_with_hints(&mut bm, &h)
                 .ok(),
-            _ => run_2d(&mut bm, f, &h, true),
+            _ => run_2d(&mut bm, f, &h, try_harder),
         };
         if let Some(r) = r {
             let pts = r.getPoints();

@@ -217,9 +217,10 @@ pub fn find_regions(frame: &Frame<'_>, max: usize) -> Vec<Region> {
         regions.push(region_of(&members, &blocks, bw, bs, kind == 1));
     }
     let total = (bw * bh) as u32;
+    let mut regions: Vec<Region> = regions.into_iter().flatten().collect();
+    merge_collinear(&mut regions);
     let mut out: Vec<Region> = regions
         .into_iter()
-        .flatten()
         .filter(|r| {
             let min = if r.kind == RegionKind::Linear { 3 } else { 4 };
             r.blocks >= min && r.blocks * 2 <= total
@@ -294,4 +295,58 @@ fn region_of(
         blocks: members.len() as u32,
         block: bs as u32,
     })
+}
+
+/// Joins linear regions that are pieces of one code: same orientation, on one axis, with
+/// a short gap (a wide space in a code with large modules splits its blocks).
+fn merge_collinear(regions: &mut Vec<Region>) {
+    let max_turn = 6f32.to_radians();
+    loop {
+        let mut joined = None;
+        'search: for i in 0..regions.len() {
+            for j in 0..regions.len() {
+                let (a, b) = (&regions[i], &regions[j]);
+                if i == j
+                    || a.kind != RegionKind::Linear
+                    || b.kind != RegionKind::Linear
+                    || a.blocks < b.blocks
+                    || angle_diff(a.angle, b.angle) > max_turn
+                {
+                    continue;
+                }
+                let (c, s) = (a.angle.cos(), a.angle.sin());
+                let (dx, dy) = (b.center.x - a.center.x, b.center.y - a.center.y);
+                let (u, v) = (dx * c + dy * s, -dx * s + dy * c);
+                let gap = u.abs() - a.half_u - b.half_u;
+                if v.abs() <= 0.5 * a.half_v && gap <= 2.0 * a.block as f32 {
+                    joined = Some((i, j));
+                    break 'search;
+                }
+            }
+        }
+        let Some((i, j)) = joined else { return };
+        let b = regions[j];
+        let a = &mut regions[i];
+        let (c, s) = (a.angle.cos(), a.angle.sin());
+        let (mut u0, mut u1, mut v0, mut v1) = (-a.half_u, a.half_u, -a.half_v, a.half_v);
+        let (bc, bs) = (b.angle.cos(), b.angle.sin());
+        for (su, sv) in [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)] {
+            let x = b.center.x + su * b.half_u * bc - sv * b.half_v * bs - a.center.x;
+            let y = b.center.y + su * b.half_u * bs + sv * b.half_v * bc - a.center.y;
+            let (u, v) = (x * c + y * s, -x * s + y * c);
+            u0 = u0.min(u);
+            u1 = u1.max(u);
+            v0 = v0.min(v);
+            v1 = v1.max(v);
+        }
+        let (uc, vc) = ((u0 + u1) / 2.0, (v0 + v1) / 2.0);
+        a.center = Point {
+            x: a.center.x + uc * c - vc * s,
+            y: a.center.y + uc * s + vc * c,
+        };
+        a.half_u = (u1 - u0) / 2.0;
+        a.half_v = (v1 - v0) / 2.0;
+        a.blocks += b.blocks;
+        regions.remove(j);
+    }
 }

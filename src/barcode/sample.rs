@@ -35,6 +35,20 @@ pub(crate) fn warp(
     half_v: f32,
     scale: f32,
 ) -> Patch {
+    warp_rows(frame, center, angle, half_u, half_v, scale, &|_, _| true)
+}
+
+/// [`warp`] that fills only the rows `wanted` says (the others stay 0): a linear code is
+/// read on a few scan lines, not the whole patch.
+pub(crate) fn warp_rows(
+    frame: &Frame<'_>,
+    center: Point,
+    angle: f32,
+    half_u: f32,
+    half_v: f32,
+    scale: f32,
+    wanted: &dyn Fn(usize, usize) -> bool,
+) -> Patch {
     let width = ((2.0 * half_u / scale).ceil() as u32).clamp(1, 8192);
     let height = ((2.0 * half_v / scale).ceil() as u32).clamp(1, 8192);
     let (c, s) = (angle.cos(), angle.sin());
@@ -54,8 +68,13 @@ pub(crate) fn warp(
     let (fw, fh) = (frame.width as usize, frame.height as usize);
     let maxx = (fw - 1) as f32;
     let maxy = (fh - 1) as f32;
-    let mut data = Vec::with_capacity(width as usize * height as usize);
+    let mut data = vec![0u8; width as usize * height as usize];
+    let mut k = 0;
     for j in 0..height {
+        if !wanted(j as usize, height as usize) {
+            k += width as usize;
+            continue;
+        }
         let rx = origin.x + j as f32 * ey.x;
         let ry = origin.y + j as f32 * ey.y;
         for i in 0..width {
@@ -70,7 +89,8 @@ pub(crate) fn warp(
             let p11 = f32::from(frame.px(x1, y1));
             let top = p00 + (p10 - p00) * ax;
             let bot = p01 + (p11 - p01) * ax;
-            data.push((top + (bot - top) * ay + 0.5) as u8);
+            data[k] = (top + (bot - top) * ay + 0.5) as u8;
+            k += 1;
         }
     }
     Patch {

@@ -4,6 +4,7 @@
 mod config_check;
 mod export;
 mod hq;
+mod decode;
 mod manifest;
 mod probe;
 mod quote;
@@ -50,6 +51,7 @@ enum Command {
     Sync(sync::Sync),
     Hq(hq::Hq),
     Export(export::Export),
+    Decode(decode::Decode),
 }
 
 impl Cli {
@@ -77,6 +79,7 @@ impl Cli {
             Command::Sync(c) => c.run(&ctx),
             Command::Hq(c) => c.run(&ctx),
             Command::Export(c) => c.run(&ctx),
+            Command::Decode(c) => c.run(&ctx),
         }
     }
 }

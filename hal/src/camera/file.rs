@@ -55,21 +55,31 @@ impl FileCamera {
         &self.files[self.next % self.files.len()]
     }
 
-    /// The next frame, synchronously.
-    pub fn read_next(&mut self) -> Result<GrayImage, DeviceError> {
+    /// The next file to read, advancing the round.
+    fn next_path(&mut self) -> PathBuf {
         let path = self.files[self.next % self.files.len()].clone();
         self.next = (self.next + 1) % self.files.len();
-        image::open(&path).map(|i| i.to_luma8()).map_err(|e| {
-            DeviceError::new(
-                &self.name,
-                ErrorKind::Malformed,
-                format!(
-                    "{} is not a readable image: {e}; replace or remove it",
-                    path.display()
-                ),
-            )
-        })
+        path
     }
+
+    /// The next frame, synchronously.
+    pub fn read_next(&mut self) -> Result<GrayImage, DeviceError> {
+        let path = self.next_path();
+        load(&self.name, &path)
+    }
+}
+
+fn load(name: &str, path: &Path) -> Result<GrayImage, DeviceError> {
+    image::open(path).map(|i| i.to_luma8()).map_err(|e| {
+        DeviceError::new(
+            name,
+            ErrorKind::Malformed,
+            format!(
+                "{} is not a readable image: {e}; replace or remove it",
+                path.display()
+            ),
+        )
+    })
 }
 
 impl Camera for FileCamera {
@@ -78,8 +88,21 @@ impl Camera for FileCamera {
     }
 
     fn capture(&mut self) -> BoxFuture<'_, Result<GrayImage, DeviceError>> {
-        let frame = self.read_next();
-        Box::pin(async move { frame })
+        // Decoding a 1080p PNG takes tens of milliseconds: off the async threads.
+        let path = self.next_path();
+        let name = self.name.clone();
+        Box::pin(async move {
+            let n = name.clone();
+            tokio::task::spawn_blocking(move || load(&n, &path))
+                .await
+                .map_err(|e| {
+                    DeviceError::new(
+                        name,
+                        ErrorKind::Disconnected,
+                        format!("image loading stopped: {e}; restart the daemon"),
+                    )
+                })?
+        })
     }
 }
 

@@ -162,7 +162,7 @@ pub fn render_label(spec: &LabelSpec) -> Result<GrayImage, LabelError> {
     if spec.damage == LabelDamage::Torn {
         // Tear from the right edge across 60% of the waybill, slanting upwards.
         let tear_x = x0 + wb_w * 2 / 5;
-        for yy in 0..height {
+        for yy in y.saturating_sub(quiet / 2)..height {
             let slant = (height - yy) / 4;
             fill(&mut img, tear_x.saturating_sub(slant), yy, width, 1, 255);
         }

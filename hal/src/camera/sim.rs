@@ -49,23 +49,30 @@ impl SimCamera {
         }
     }
 
-    /// The next frame, synchronously (what `capture` runs off the async threads).
-    pub fn render_next(&mut self) -> Result<GrayImage, DeviceError> {
+    /// Draws the label (about a millisecond) and places it; the returned job composes the
+    /// frame (tens of milliseconds at 1080p), which `capture` runs off the async threads.
+    fn next_job(&mut self) -> Result<impl FnOnce() -> GrayImage + Send + 'static, DeviceError> {
         let spec = self.label.borrow().clone();
         let (w, h) = (self.config.width, self.config.height);
-        match spec {
+        let (label, scene) = match spec {
             None => {
                 let mut scene = Scene::random(w, h, 1, 1, &mut self.rng);
                 scene.center = (-1e6, -1e6);
-                Ok(compose(None, &scene))
+                (None, scene)
             }
             Some(spec) => {
                 let label = render_label(&spec)
                     .map_err(|e| DeviceError::new(&self.name, ErrorKind::Config, e.to_string()))?;
                 let scene = Scene::random(w, h, label.width(), label.height(), &mut self.rng);
-                Ok(compose(Some(&label), &scene))
+                (Some(label), scene)
             }
-        }
+        };
+        Ok(move || compose(label.as_ref(), &scene))
+    }
+
+    /// The next frame, synchronously (for tools and tests without a runtime).
+    pub fn render_next(&mut self) -> Result<GrayImage, DeviceError> {
+        Ok(self.next_job()?())
     }
 }
 
@@ -75,10 +82,17 @@ impl Camera for SimCamera {
     }
 
     fn capture(&mut self) -> BoxFuture<'_, Result<GrayImage, DeviceError>> {
-        // Rendering takes tens of milliseconds; it is CPU work, kept short enough to run
-        // in place on a simulated station.
-        let frame = self.render_next();
-        Box::pin(async move { frame })
+        let job = self.next_job();
+        let name = self.name.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(job?).await.map_err(|e| {
+                DeviceError::new(
+                    name,
+                    ErrorKind::Disconnected,
+                    format!("frame rendering stopped: {e}; restart the daemon"),
+                )
+            })
+        })
     }
 }
 
