@@ -2,9 +2,9 @@
 //! decides lives in the library; these modules load config, call it and print.
 
 mod config_check;
+mod decode;
 mod export;
 mod hq;
-mod decode;
 mod manifest;
 mod probe;
 mod quote;
