@@ -166,42 +166,7 @@ impl Store {
     /// returns `false` if that id was already stored.
     #[instrument(skip_all, err, fields(scan_id = %s.id))]
     pub fn insert_scan(&mut self, s: &ScanRecord) -> Result<bool> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "INSERT OR IGNORE INTO scans (id, station_id, created_at_ms, waybill, destination,
-                weight_ug, length_um, width_um, height_um, dimensional_weight_ug,
-                billable_weight_ug, price_cents, currency, quoted_cents, adjustment_cents,
-                disposition, reasons, rate_card_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-            params![
-                s.id,
-                s.station_id,
-                ms(s.created_at),
-                s.waybill,
-                s.destination.map(|c| c.to_string()),
-                s.weight.map(Mass::micrograms),
-                s.dims.map(|d| d.length.micrometres()),
-                s.dims.map(|d| d.width.micrometres()),
-                s.dims.map(|d| d.height.micrometres()),
-                s.dimensional_weight.map(Mass::micrograms),
-                s.billable_weight.map(Mass::micrograms),
-                s.price.map(Money::cents),
-                s.currency,
-                s.quoted.map(Money::cents),
-                s.adjustment.map(Money::cents),
-                s.disposition.as_str(),
-                s.reasons_text(),
-                s.rate_card_version,
-            ],
-        )?;
-        if n == 1 {
-            tx.execute(
-                "INSERT INTO outbox (kind, record_id, created_at_ms) VALUES ('scan', ?1, ?2)",
-                params![s.id, ms(s.created_at)],
-            )?;
-        }
-        tx.commit()?;
-        Ok(n == 1)
+        Ok(self.insert_scans_bulk(std::slice::from_ref(s))? == 1)
     }
 
     fn scan_from_row(r: &Row<'_>) -> rusqlite::Result<ScanRecord> {
