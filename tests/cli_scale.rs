@@ -287,3 +287,28 @@ fn probe_of_a_missing_port_fails_with_a_hint() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
 }
+
+#[test]
+fn monitor_without_a_port_opens_the_configured_scale() {
+    // The embedded default's scale is the simulated one: MT-SICS over a pty, empty platform.
+    let dir = tempfile::tempdir().unwrap();
+    let out = intake(&dir, &["scale", "monitor", "--count", "3", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3);
+    for l in &lines {
+        assert_eq!(l["frame"], "reading", "{l}");
+        // Zero, give or take the scale's one division of noise (0.01 lb).
+        assert!(l["weight"].as_f64().unwrap().abs() <= 0.011, "{l}");
+        // MT-SICS weight replies start "S ".
+        assert!(
+            l["raw"].as_str().unwrap().starts_with("53 20") || l["raw"] == "",
+            "{l}"
+        );
+    }
+}

@@ -15,8 +15,9 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use intake::quantity::MassUnit;
 use intake_hal::device::{ErrorKind, WeightKind, WeightReading};
-use intake_hal::scale::config::{BAUD_RATES, Framing, SerialSettings};
+use intake_hal::scale::config::{BAUD_RATES, Framing, ScaleSettings, SerialSettings};
 use intake_hal::scale::serial::{SerialScale, probe};
+use intake_hal::scale::sim::SimScale;
 use intake_hal::scale::{Frame, FrameError, Protocol, hex};
 use serde_json::{Value, json};
 
@@ -37,10 +38,10 @@ enum Sub {
 }
 
 impl ScaleCmd {
-    pub(crate) fn run(self, _ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.command {
             Sub::Decode(c) => c.run(),
-            Sub::Monitor(c) => runtime()?.block_on(c.run()),
+            Sub::Monitor(c) => runtime()?.block_on(c.run(ctx)),
             Sub::Probe(c) => runtime()?.block_on(c.run()),
         }
     }
@@ -171,12 +172,13 @@ impl Decode {
 /// Watch a live scale: each frame beside the raw bytes it came from.
 #[derive(Debug, Args)]
 struct Monitor {
-    /// The serial device, e.g. /dev/serial/by-id/usb-… or /dev/ttyUSB0.
-    #[arg(long)]
-    port: PathBuf,
-    /// The protocol: mt-sics, toledo, sma, nci or cas.
+    /// The serial device, e.g. /dev/serial/by-id/usb-… or /dev/ttyUSB0. Without it, the
+    /// scale of the config (`[scale]`; the simulated one in the embedded default).
+    #[arg(long, requires = "protocol")]
+    port: Option<PathBuf>,
+    /// The protocol: mt-sics, toledo, sma, nci or cas (with --port).
     #[arg(long, value_name = "NAME")]
-    protocol: Protocol,
+    protocol: Option<Protocol>,
     /// Baud rate.
     #[arg(long, default_value_t = 9600)]
     baud: u32,
@@ -207,7 +209,7 @@ fn framing(text: Option<&str>, protocol: Protocol) -> anyhow::Result<Framing> {
 }
 
 impl Monitor {
-    async fn run(self) -> anyhow::Result<ExitCode> {
+    async fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         if !BAUD_RATES.contains(&self.baud) {
             return Err(bad_input(anyhow::anyhow!(
                 "--baud {} is not a scale baud rate; use one of {BAUD_RATES:?}",
@@ -219,11 +221,31 @@ impl Monitor {
                 "--timeout must be a number of seconds above 0"
             )));
         }
-        let mut s = SerialSettings::new(&self.port, self.protocol);
-        s.baud = self.baud;
-        s.framing = framing(self.framing.as_deref(), self.protocol)?;
-        s.poll_interval = Duration::from_millis(self.poll_ms.max(10));
-        s.read_timeout = Duration::from_secs_f64(self.timeout).max(s.poll_interval);
+        // The simulated scale, when that is what the config has, lives as long as this.
+        let mut _sim = None;
+        let s = match (&self.port, self.protocol) {
+            (Some(port), Some(protocol)) => {
+                let mut s = SerialSettings::new(port, protocol);
+                s.baud = self.baud;
+                s.framing = framing(self.framing.as_deref(), protocol)?;
+                s.poll_interval = Duration::from_millis(self.poll_ms.max(10));
+                s.read_timeout = Duration::from_secs_f64(self.timeout).max(s.poll_interval);
+                s
+            }
+            _ => match ctx.settings()?.scale {
+                ScaleSettings::Serial(s) => s,
+                ScaleSettings::Sim(sim) => {
+                    // An empty simulated platform: readings of zero with the scale's noise.
+                    let (_load, rx) = tokio::sync::watch::channel(intake::quantity::Mass::ZERO);
+                    let (handle, path) = SimScale::spawn(sim.protocol, rx, sim.options.clone())?;
+                    _sim = Some((handle, _load));
+                    SerialSettings {
+                        poll_interval: sim.options.interval,
+                        ..SerialSettings::new(path, sim.protocol)
+                    }
+                }
+            },
+        };
         let mut scale = SerialScale::open(s).map_err(|e| {
             let kind = e.kind();
             let err = anyhow::Error::new(e);
