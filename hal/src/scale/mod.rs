@@ -114,6 +114,30 @@ pub trait FrameParser: Send {
     fn pending(&self) -> &[u8];
 }
 
+/// Test helpers shared by every protocol's tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Frame, FrameError, FrameParser};
+    use crate::device::WeightReading;
+
+    /// Everything a fresh parser makes of `bytes`.
+    pub(crate) fn frames_of(
+        mut p: impl FrameParser,
+        bytes: &[u8],
+    ) -> Vec<Result<Frame, FrameError>> {
+        p.push(bytes);
+        std::iter::from_fn(|| p.next_frame()).collect()
+    }
+
+    /// The reading in a frame; any other frame fails the test.
+    pub(crate) fn reading(f: &Result<Frame, FrameError>) -> WeightReading {
+        match f {
+            Ok(Frame::Reading(r)) => *r,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 /// The protocols intake speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Protocol {

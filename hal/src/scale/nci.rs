@@ -264,19 +264,11 @@ pub fn encode(reading: &WeightReading, decimals: u32) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::quantity::{Mass, MassUnit};
+    use crate::scale::testing::reading;
     use proptest::prelude::*;
 
     fn frames(bytes: &[u8]) -> Vec<Result<Frame, FrameError>> {
-        let mut p = Parser::new();
-        p.push(bytes);
-        std::iter::from_fn(|| p.next_frame()).collect()
-    }
-
-    fn reading(f: &Result<Frame, FrameError>) -> WeightReading {
-        match f {
-            Ok(Frame::Reading(r)) => *r,
-            other => panic!("{other:?}"),
-        }
+        crate::scale::testing::frames_of(Parser::new(), bytes)
     }
 
     /// Avery-Berkel 6702 bench scale in ECR mode, as the BREWCOP project's parser accepted

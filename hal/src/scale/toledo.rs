@@ -236,9 +236,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn frames(bytes: &[u8]) -> Vec<Result<Frame, FrameError>> {
-        let mut p = Parser::new();
-        p.push(bytes);
-        std::iter::from_fn(|| p.next_frame()).collect()
+        crate::scale::testing::frames_of(Parser::new(), bytes)
     }
 
     fn readings(bytes: &[u8]) -> Vec<WeightReading> {
