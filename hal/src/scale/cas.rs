@@ -114,13 +114,6 @@ impl FrameParser for Parser {
     }
 }
 
-fn field(field: &'static str, value: &[u8]) -> Reject {
-    Reject::Field {
-        field,
-        value: String::from_utf8_lossy(value).into_owned(),
-    }
-}
-
 /// One line from its header, without `CR LF`.
 fn parse_line(line: &[u8], cas22: bool) -> Result<Frame, Reject> {
     let header = &line[..2];
@@ -141,7 +134,7 @@ fn parse_line(line: &[u8], cas22: bool) -> Result<Frame, Reject> {
         rest.drain(..3.min(rest.len()));
     }
     if !rest.iter().all(|b| (0x20..0x7f).contains(b)) {
-        return Err(field("weight", &rest));
+        return Err(Reject::field("weight", &rest));
     }
     let text = String::from_utf8_lossy(&rest).into_owned();
     if header == b"OL" {

@@ -85,6 +85,16 @@ pub enum Reject {
     Unit(String),
 }
 
+impl Reject {
+    /// A field that holds a value this protocol never sends there.
+    pub(crate) fn field(field: &'static str, value: &[u8]) -> Reject {
+        Reject::Field {
+            field,
+            value: String::from_utf8_lossy(value).into_owned(),
+        }
+    }
+}
+
 /// A rejected run of bytes: why, and the bytes (at most 64 are kept).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason} [{}]", hex(&self.raw))]

@@ -91,20 +91,13 @@ impl FrameParser for Parser {
     }
 }
 
-fn field(field: &'static str, value: &[u8]) -> Reject {
-    Reject::Field {
-        field,
-        value: String::from_utf8_lossy(value).into_owned(),
-    }
-}
-
 /// One reply line, without its `CR LF`.
 fn parse_line(line: &[u8]) -> Result<Frame, Reject> {
     if !line.iter().all(|b| (0x20..0x7f).contains(b)) {
-        return Err(field("reply", line));
+        return Err(Reject::field("reply", line));
     }
     // Checked to be printable ASCII above.
-    let text = std::str::from_utf8(line).map_err(|_| field("reply", line))?;
+    let text = std::str::from_utf8(line).map_err(|_| Reject::field("reply", line))?;
     let (id, rest) = text.split_once(' ').unwrap_or((text, ""));
     let id_ok = (1..=4).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_uppercase())
@@ -112,14 +105,14 @@ fn parse_line(line: &[u8]) -> Result<Frame, Reject> {
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     if !id_ok {
-        return Err(field("command identifier", id.as_bytes()));
+        return Err(Reject::field("command identifier", id.as_bytes()));
     }
     if rest.is_empty() {
         let meaning = match id {
             "ES" => "syntax error: the scale did not recognise the command",
             "ET" => "transmission error: the scale received a garbled command (check parity)",
             "EL" => "logical error: the command cannot be carried out",
-            _ => return Err(field("reply", line)),
+            _ => return Err(Reject::field("reply", line)),
         };
         return Ok(Frame::Refused {
             code: id.to_owned(),
@@ -130,7 +123,7 @@ fn parse_line(line: &[u8]) -> Result<Frame, Reject> {
     let status = chars.next().unwrap_or(' ');
     let data = chars.as_str();
     if !(data.is_empty() || data.starts_with(' ')) {
-        return Err(field("status", rest.as_bytes()));
+        return Err(Reject::field("status", rest.as_bytes()));
     }
     let data = data.trim();
     let condition = match status {
@@ -138,13 +131,13 @@ fn parse_line(line: &[u8]) -> Result<Frame, Reject> {
         'I' | 'L' => ScaleStatus::NotExecutable,
         '+' => ScaleStatus::OverCapacity,
         '-' => ScaleStatus::UnderZero,
-        _ => return Err(field("status", &[status as u8])),
+        _ => return Err(Reject::field("status", &[status as u8])),
     };
     if id.starts_with('S') {
         if matches!(status, 'S' | 'D') {
             let (number, unit) = data
                 .rsplit_once(' ')
-                .ok_or_else(|| field("weight", data.as_bytes()))?;
+                .ok_or_else(|| Reject::field("weight", data.as_bytes()))?;
             let (weight, unit) = parse_weight(number, unit)?;
             return Ok(Frame::Reading(WeightReading {
                 weight,
@@ -156,7 +149,7 @@ fn parse_line(line: &[u8]) -> Result<Frame, Reject> {
             }));
         }
         if status == 'A' || !data.is_empty() {
-            return Err(field("weight reply", line));
+            return Err(Reject::field("weight reply", line));
         }
         return Ok(Frame::Status {
             status: condition,

@@ -105,13 +105,6 @@ impl FrameParser for Parser {
     }
 }
 
-fn field(field: &'static str, value: &[u8]) -> Reject {
-    Reject::Field {
-        field,
-        value: String::from_utf8_lossy(value).into_owned(),
-    }
-}
-
 /// What the status bytes say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Flags {
@@ -126,7 +119,7 @@ fn parse_status(seg: &[u8]) -> Result<Flags, Reject> {
         || bytes.iter().any(|b| b & 0x30 != 0x30)
         || bytes[0] & 0x40 != 0
     {
-        return Err(field("status bytes", seg));
+        return Err(Reject::field("status bytes", seg));
     }
     let b1 = bytes[0];
     let b2 = bytes[1];
@@ -155,7 +148,7 @@ fn parse_weight_line(
     seg: &[u8],
 ) -> Result<(crate::quantity::Mass, crate::quantity::MassUnit), Reject> {
     if !seg.iter().all(|b| (0x20..0x7f).contains(b)) {
-        return Err(field("weight", seg));
+        return Err(Reject::field("weight", seg));
     }
     let text = String::from_utf8_lossy(seg).to_ascii_lowercase();
     if let Some((lb, oz)) = text.split_once("lb")
@@ -208,7 +201,7 @@ fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
                 status: f.status,
             }))
         }
-        _ => Err(field("reply", body)),
+        _ => Err(Reject::field("reply", body)),
     }
 }
 

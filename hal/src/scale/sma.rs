@@ -87,17 +87,10 @@ impl FrameParser for Parser {
     }
 }
 
-fn field(field: &'static str, value: &[u8]) -> Reject {
-    Reject::Field {
-        field,
-        value: String::from_utf8_lossy(value).into_owned(),
-    }
-}
-
 /// What lies between `LF` and `CR`.
 fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
     if !body.iter().all(|b| (0x20..0x7f).contains(b)) {
-        return Err(field("reply", body));
+        return Err(Reject::field("reply", body));
     }
     match body {
         b"?" => {
@@ -128,7 +121,10 @@ fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
         });
     }
     if body.len() != 18 {
-        return Err(field("reply length", body.len().to_string().as_bytes()));
+        return Err(Reject::field(
+            "reply length",
+            body.len().to_string().as_bytes(),
+        ));
     }
     let (s, r, n, m) = (body[0], body[1], body[2], body[3]);
     let status = match s {
@@ -137,28 +133,30 @@ fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
         b'U' => ScaleStatus::UnderZero,
         b'E' | b'I' => ScaleStatus::ZeroError,
         b'T' => ScaleStatus::NotExecutable,
-        _ => return Err(field("condition (s)", &[s])),
+        _ => return Err(Reject::field("condition (s)", &[s])),
     };
     if !r.is_ascii_digit() {
-        return Err(field("range (r)", &[r]));
+        return Err(Reject::field("range (r)", &[r]));
     }
     let kind = match n {
         b'G' | b'g' => WeightKind::Gross,
         b'N' | b'n' => WeightKind::Net,
         b'T' => WeightKind::Tare,
-        _ => return Err(field("gross/net (n)", &[n])),
+        _ => return Err(Reject::field("gross/net (n)", &[n])),
     };
     let motion = match m {
         b' ' => false,
         b'M' => true,
-        _ => return Err(field("motion (m)", &[m])),
+        _ => return Err(Reject::field("motion (m)", &[m])),
     };
     // Printable ASCII, checked above.
-    let weight = std::str::from_utf8(&body[5..15]).map_err(|_| field("weight", &body[5..15]))?;
-    let unit = std::str::from_utf8(&body[15..18]).map_err(|_| field("unit", &body[15..18]))?;
+    let weight =
+        std::str::from_utf8(&body[5..15]).map_err(|_| Reject::field("weight", &body[5..15]))?;
+    let unit =
+        std::str::from_utf8(&body[15..18]).map_err(|_| Reject::field("unit", &body[15..18]))?;
     if weight.contains('-') && weight.bytes().all(|b| b == b'-' || b == b' ') {
         if !matches!(s, b'E' | b'I' | b'T' | b'O' | b'U') {
-            return Err(field("weight", weight.as_bytes()));
+            return Err(Reject::field("weight", weight.as_bytes()));
         }
         return Ok(Frame::Status { status, motion });
     }
