@@ -8,8 +8,8 @@
 //! loopback port; the station store is a real SQLite file (WAL, synchronous = FULL). The
 //! upload is `intake::sync::upload_all`, exactly what `intake sync` runs. The "intake cycle"
 //! measured is the part of a parcel's cycle the sync can slow down: committing its scan
-//! (`Store::insert_scan`, one fsync'd transaction), timed while an upload runs on another
-//! connection and again with no sync.
+//! through the store actor (judge, one fsync'd transaction, its event), timed while an
+//! upload runs through the same actor and again with no sync.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,9 @@ use intake::manifest::ManifestEntry;
 use intake::quantity::Money;
 use intake::rules::Duties;
 use intake::scan::{ScanRecord, new_scan_id};
-use intake::store::Store;
+use intake::station::Finished;
+use intake::store::actor::Owner;
+use intake::store::{Records, StartOptions, Store};
 use intake::sync::run::{Quiet, RetryPolicy, Stop};
 use intake::sync::{Client, Token, upload_all};
 
@@ -63,17 +65,39 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn commit_times(store: &mut Store, settings: &Settings, n: usize, start_ms: i64) -> Vec<Duration> {
-    let mut out: Vec<Duration> = scans(settings, n, start_ms)
-        .iter()
-        .map(|s| {
+/// Commits `n` parcels through the store actor, as the station does; each one's round trip.
+fn commit_times(records: &Records, n: usize) -> Vec<Duration> {
+    let mut out: Vec<Duration> = (0..n)
+        .map(|i| {
+            let f = Finished {
+                parcel: i as u64,
+                measurement: Measurement {
+                    weight: Ok(format!("{}.{} lb", 1 + i % 40, i % 10)
+                        .parse()
+                        .expect("mass")),
+                    dims: Ok("12x10x8 in".parse().expect("dims")),
+                    waybill: WaybillRead::Read("EE123456785GB".into()),
+                },
+                extra_reasons: vec![],
+                notes: vec![],
+                timings: Default::default(),
+            };
             let t = Instant::now();
-            store.insert_scan(s).expect("insert");
+            records.commit(Box::new(f)).wait().expect("commit");
             t.elapsed()
         })
         .collect();
     out.sort();
     out
+}
+
+fn actor(settings: &Settings, dir: &std::path::Path) -> (Records, Owner) {
+    Records::open(
+        dir,
+        &dir.join("station.db"),
+        StartOptions::from_settings(settings),
+    )
+    .expect("store actor")
 }
 
 fn main() {
@@ -129,6 +153,8 @@ fn main() {
     store
         .insert_scans_bulk(&scans(&settings, n, 1_764_000_000_000))
         .expect("fill");
+    drop(store);
+    let (records, owner) = actor(&settings, dir.path());
     println!(
         "filled the station store with {n} scans in {:.1}s",
         t.elapsed().as_secs_f64()
@@ -145,7 +171,7 @@ fn main() {
     // 1. Throughput: upload the whole backlog, nothing else running.
     let t = Instant::now();
     let r = upload_all(
-        &mut store,
+        &records,
         &client,
         &settings.station_id,
         batch,
@@ -165,16 +191,20 @@ fn main() {
 
     // 2. Intake commit time without a sync, then while one uploads a fresh backlog on
     //    another connection (as the daemon's sync task does).
-    let mut intake_store = Store::open(&db).expect("second connection");
-    let without = commit_times(&mut intake_store, &settings, 300, 1_766_000_000_000);
+    let without = commit_times(&records, 300);
+    // A fresh backlog, written while the actor is stopped (it is the only writer).
+    owner.stop();
     let second = (n / 5).max(1000);
-    store
+    Store::open(&db)
+        .expect("station store")
         .insert_scans_bulk(&scans(&settings, second, 1_767_000_000_000))
         .expect("refill");
+    let (records, owner) = actor(&settings, dir.path());
     let station_id = settings.station_id.clone();
+    let uploader = records.clone();
     let upload = std::thread::spawn(move || {
         upload_all(
-            &mut store,
+            &uploader,
             &client,
             &station_id,
             batch,
@@ -185,17 +215,11 @@ fn main() {
         .expect("upload")
     });
     let mut during = Vec::new();
-    let mut k = 0i64;
     while !upload.is_finished() && during.len() < 300 {
-        during.extend(commit_times(
-            &mut intake_store,
-            &settings,
-            10,
-            1_768_000_000_000 + k * 10,
-        ));
-        k += 1;
+        during.extend(commit_times(&records, 10));
     }
     upload.join().expect("upload thread");
+    owner.stop();
     during.sort();
     for (label, v) in [("without a sync", &without), ("while a sync runs", &during)] {
         if v.is_empty() {

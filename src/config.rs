@@ -153,6 +153,7 @@ struct RawWeighing {
     zero_tolerance: String,
     second_parcel_delta: String,
     min_presence_ms: u64,
+    commit_timeout_ms: u64,
 }
 
 impl Default for RawWeighing {
@@ -170,6 +171,7 @@ impl Default for RawWeighing {
             zero_tolerance: "20 g".into(),
             second_parcel_delta: "100 g".into(),
             min_presence_ms: 200,
+            commit_timeout_ms: 2000,
         }
     }
 }
@@ -458,6 +460,7 @@ impl Settings {
             scale_silence: ms("scale_silence_ms", w.scale_silence_ms)?,
             zero_tolerance: mass("zero_tolerance", &w.zero_tolerance)?,
             second_parcel_delta: mass("second_parcel_delta", &w.second_parcel_delta)?,
+            commit_timeout: ms("commit_timeout_ms", w.commit_timeout_ms)?,
         };
         for (key, n) in [
             ("weighing.stable_readings", w.stable_readings),

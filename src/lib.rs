@@ -8,6 +8,7 @@ pub mod barcode;
 pub mod config;
 pub mod country;
 pub mod daemon;
+pub mod decide;
 pub mod hq;
 pub mod judge;
 pub mod manifest;

@@ -28,6 +28,9 @@ pub struct ScanRecord {
     pub disposition: Disposition,
     pub reasons: Vec<Reason>,
     pub rate_card_version: Option<String>,
+    /// The version of what was in force (limits, rate card, destinations, waybill formats)
+    /// when the station judged it; `None` for scans stored before versions were kept.
+    pub in_force_version: Option<u64>,
 }
 
 /// A new time-ordered scan id.
@@ -66,6 +69,7 @@ impl ScanRecord {
             disposition: j.verdict.disposition,
             reasons: j.verdict.reasons.clone(),
             rate_card_version: j.priced.as_ref().map(|_| rate_card_version.to_owned()),
+            in_force_version: None,
         }
     }
 
@@ -104,6 +108,7 @@ impl ScanRecord {
             "quoted_cents": self.quoted.map(Money::cents),
             "adjustment_cents": self.adjustment.map(Money::cents),
             "rate_card_version": self.rate_card_version,
+            "in_force_version": self.in_force_version,
         })
     }
 }

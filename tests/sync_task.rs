@@ -8,6 +8,7 @@ mod sync_util;
 
 use std::time::Duration;
 
+use intake::store::{Records, StartOptions};
 use intake::sync::{SyncEvent, SyncTask};
 use sync_util::*;
 
@@ -25,10 +26,11 @@ async fn the_scheduled_task_catches_up_at_start_and_pulls() {
         .store()
         .insert_scans_bulk(&make_scans(&settings, 120, 1_764_000_000_000))
         .unwrap();
-    let rates = station.dir.path().join("rates.toml");
-    let card = std::fs::read_to_string(&rates)
+    // Head office's newer card (the station's own config keeps its card).
+    let card = std::fs::read_to_string(station.dir.path().join("rates.toml"))
         .unwrap()
         .replace("sample-2026-11", "hq-task");
+    let rates = station.dir.path().join("rates-hq.toml");
     std::fs::write(&rates, card).unwrap();
     let out = std::process::Command::new(BIN)
         .args(["hq", "load-rate-card", "--db", &db, rates.to_str().unwrap()])
@@ -36,7 +38,13 @@ async fn the_scheduled_task_catches_up_at_start_and_pulls() {
         .unwrap();
     assert!(out.status.success());
 
-    let task = SyncTask::from_settings(&settings)
+    let (records, owner) = Records::open(
+        &settings.data_dir,
+        &settings.db_path(),
+        StartOptions::from_settings(&settings),
+    )
+    .unwrap();
+    let task = SyncTask::from_settings(&settings, records.clone())
         .unwrap()
         .expect("[sync] is configured");
     let handle = task.handle();
@@ -64,6 +72,10 @@ async fn the_scheduled_task_catches_up_at_start_and_pulls() {
     assert_eq!(card_in_force.as_deref(), Some("hq-task"));
     stop_tx.send(()).unwrap();
     running.await.unwrap().unwrap();
+    assert_eq!(records.in_force().policy.card.version, "hq-task");
+    tokio::task::spawn_blocking(move || owner.stop())
+        .await
+        .unwrap();
     assert_eq!(station.store().outbox_depth().unwrap(), 0);
     assert!(station.store().last_upload_ok().unwrap().is_some());
     assert_eq!(hq_scans(&db, false).len(), 120);

@@ -32,6 +32,7 @@ fn store_rows(db: &std::path::Path, sql: &str, id: &str) -> Vec<Vec<Option<Strin
 /// announced by `# TYPE` before its samples.
 fn strict_exposition(text: &str) -> BTreeMap<String, String> {
     let mut types = BTreeMap::new();
+    let mut eof = false;
     let name_ok = |n: &str| {
         !n.is_empty()
             && n.bytes()
@@ -50,17 +51,21 @@ fn strict_exposition(text: &str) -> BTreeMap<String, String> {
                 types.insert(name.to_owned(), kind.to_owned()).is_none(),
                 "twice: {line}"
             );
-            if kind == "counter" {
-                assert!(
-                    name.ends_with("_total"),
-                    "a counter is named *_total: {line}"
-                );
-            }
+            // OpenMetrics: a counter family is named without `_total`, its samples with.
+            assert!(
+                !name.ends_with("_total"),
+                "a counter family has no _total suffix: {line}"
+            );
             continue;
         }
-        if line.starts_with("# HELP ") {
+        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
             continue;
         }
+        if line == "# EOF" {
+            eof = true;
+            continue;
+        }
+        assert!(!eof, "nothing after # EOF: {line:?}");
         assert!(
             !line.starts_with('#') && !line.is_empty(),
             "stray line {line:?}"
@@ -68,17 +73,26 @@ fn strict_exposition(text: &str) -> BTreeMap<String, String> {
         let (series, value) = line.rsplit_once(' ').unwrap();
         let name = series.split('{').next().unwrap();
         assert!(name_ok(name), "{line}");
-        let family = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|s| {
-                name.strip_suffix(s)
-                    .filter(|f| types.get(*f).is_some_and(|t| t == "histogram"))
-            })
-            .unwrap_or(name);
+        let family = [
+            ("_bucket", "histogram"),
+            ("_sum", "histogram"),
+            ("_count", "histogram"),
+            ("_total", "counter"),
+        ]
+        .iter()
+        .find_map(|(s, kind)| {
+            name.strip_suffix(s)
+                .filter(|f| types.get(*f).is_some_and(|t| t == kind))
+        })
+        .unwrap_or(name);
         assert!(types.contains_key(family), "no # TYPE before {line}");
         assert!(
             value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
             "{line}"
+        );
+        assert!(
+            types.get(family).is_none_or(|t| t != "counter") || name.ends_with("_total"),
+            "a counter's sample is named *_total: {line}"
         );
         if let Some(labels) = series.strip_prefix(name)
             && !labels.is_empty()
@@ -86,6 +100,7 @@ fn strict_exposition(text: &str) -> BTreeMap<String, String> {
             assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
         }
     }
+    assert!(eof, "an OpenMetrics exposition ends with # EOF");
     types
 }
 
@@ -127,7 +142,8 @@ fn api_events_resolutions_metrics_and_guards() {
     ] {
         assert_eq!(stored[key], pushed[key], "{key}");
     }
-    assert!(pushed["cycle_ms"].as_u64().is_some());
+    // Judged with what was in force, and says which version.
+    assert!(pushed["in_force_version"].as_u64().is_some(), "{pushed}");
     assert!(stored["headline"].as_str().unwrap().len() > 3);
 
     // Its evidence: a downscaled JPEG of the frame, announced when saved.
@@ -309,14 +325,19 @@ fn api_events_resolutions_metrics_and_guards() {
     assert!(
         m.header("content-type")
             .unwrap()
-            .starts_with("text/plain; version=0.0.4")
+            .starts_with("application/openmetrics-text; version=1.0.0")
     );
     let text = m.text();
     let types = strict_exposition(&text);
     assert_eq!(types["intake_cycle_seconds"], "histogram");
-    assert_eq!(types["intake_scans_total"], "counter");
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .expect("a Prometheus text exposition");
+    assert_eq!(types["intake_scans"], "counter");
+    assert_eq!(types["intake_verdict_seconds"], "histogram");
+    let scrape = prometheus_parse::Scrape::parse(
+        text.lines()
+            .filter(|l| !l.starts_with("# EOF") && !l.starts_with("# UNIT"))
+            .map(|l| Ok(l.to_owned())),
+    )
+    .expect("a Prometheus text exposition");
     let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
         scrape
             .samples
@@ -343,6 +364,10 @@ fn api_events_resolutions_metrics_and_guards() {
     );
     assert!(value("intake_outbox_records", None) >= scanned);
     assert_eq!(value("intake_ready", None), 1.0);
+    // The time from the stable weight to the verdict shown: measured, and well under the
+    // settle time of the simulated scale.
+    let p99 = value("intake_verdict_ms", Some(("quantile", "0.99")));
+    assert!(p99 > 0.0 && p99 < 2000.0, "verdict p99 {p99} ms");
     assert!(value("intake_evidence_bytes", None) > 1000.0);
     let hist = scrape
         .samples

@@ -39,12 +39,13 @@ impl Manifest {
         let parsed = parse_csv(&data, &settings.waybill)
             .with_context(|| format!("manifest {}", file.display()))
             .map_err(bad_input)?;
-        let mut store = ctx.store(&settings)?;
-        let counts = store.import_manifest(
-            &parsed.entries,
-            &file.display().to_string(),
-            jiff::Timestamp::now(),
-        )?;
+        let (records, owner) = ctx.records(&settings)?;
+        let applied = records
+            .import_manifest(parsed.entries, &file.display().to_string())
+            .wait();
+        owner.stop();
+        let applied = applied?;
+        let counts = applied.counts;
         for r in &parsed.rejected {
             eprintln!("{}:{}: skipped: {}", file.display(), r.line, r.message);
         }
@@ -54,6 +55,7 @@ impl Manifest {
                 "inserted": counts.inserted,
                 "updated": counts.updated,
                 "unchanged": counts.unchanged,
+                "rejudged": applied.rejudged.len(),
                 "rejected": parsed.rejected,
             });
             println!("{out}");

@@ -8,6 +8,7 @@ mod hq;
 mod manifest;
 mod probe;
 mod quote;
+mod reprice;
 mod run;
 mod scale;
 mod scans;
@@ -19,7 +20,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use intake::config::Settings;
-use intake::store::Store;
+use intake::store::actor::Owner;
+use intake::store::{Records, StartOptions, Store, StoreError};
 
 /// The intake station: weigh, measure, read the label, judge, store, sync.
 #[derive(Debug, Parser)]
@@ -42,6 +44,7 @@ pub(crate) struct Cli {
 enum Command {
     Run(run::Run),
     Quote(quote::Quote),
+    Reprice(reprice::Reprice),
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
     Status(status::Status),
@@ -70,6 +73,7 @@ impl Cli {
         match self.command {
             Command::Run(c) => c.run(&ctx),
             Command::Quote(c) => c.run(&ctx),
+            Command::Reprice(c) => c.run(&ctx),
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
@@ -95,9 +99,24 @@ impl Context {
         Settings::load(self.config.as_deref()).map_err(bad_input)
     }
 
-    /// Opens the store named by the settings.
+    /// Opens the store named by the settings for reading (WAL: works while the daemon
+    /// writes). A station that never ran has an empty store.
     pub(crate) fn store(&self, s: &Settings) -> anyhow::Result<Store> {
-        Ok(Store::open(&s.db_path())?)
+        match Store::open_read_only(&s.db_path()) {
+            Err(StoreError::Missing(_)) => Ok(Store::open_in_memory()?),
+            other => Ok(other?),
+        }
+    }
+
+    /// Starts the store actor for a command that writes (the daemon must not be running:
+    /// the data folder's lock says so). Stop the returned owner when done.
+    pub(crate) fn records(&self, s: &Settings) -> anyhow::Result<(Records, Owner)> {
+        Records::open(&s.data_dir, &s.db_path(), StartOptions::from_settings(s)).map_err(
+            |e| match e {
+                StoreError::Locked { .. } => bad_input(e),
+                other => other.into(),
+            },
+        )
     }
 }
 

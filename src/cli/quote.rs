@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use intake::country::Country;
-use intake::judge::{Measurement, WaybillRead, judge};
+use intake::decide::quote;
+use intake::judge::{Measurement, WaybillRead};
 use intake::manifest::ManifestEntry;
 use intake::quantity::{Dims, Mass, Money};
 use intake::rules::Duties;
@@ -55,7 +56,14 @@ impl Quote {
             dims: Ok(self.dims),
             waybill: WaybillRead::Read(String::new()),
         };
-        let j = judge(&m, Some(&entry), &settings.policy);
+        // What the station has in force (a rate card pulled from head office included); a
+        // station that never ran judges with its configuration.
+        let store = ctx.store(&settings)?;
+        let (policy, in_force) = match store.in_force()? {
+            Some(f) => (f.policy, json!(f.version)),
+            None => (settings.policy.clone(), serde_json::Value::Null),
+        };
+        let j = quote(&m, Some(&entry), &policy);
         let lb = |w: Mass| (w.lb() * 100.0).round() / 100.0;
         if self.json {
             let p = j.priced.as_ref();
@@ -72,13 +80,22 @@ impl Quote {
                 "currency": p.map(|p| p.currency.clone()),
                 "quoted_cents": self.quoted.map(Money::cents),
                 "adjustment_cents": j.adjustment.map(Money::cents),
-                "rate_card_version": settings.policy.card.version,
+                "rate_card_version": policy.card.version,
+                "in_force_version": in_force,
             });
             println!("{out}");
             return Ok(ExitCode::SUCCESS);
         }
         let d = j.verdict.disposition;
         println!("{}  ({d})", d.headline());
+        let version = match in_force.as_u64() {
+            Some(v) => format!("in force version {v}"),
+            None => "the configuration; the station has not run yet".to_owned(),
+        };
+        println!(
+            "  judged with rate card {} ({version})",
+            policy.card.version
+        );
         for r in &j.verdict.reasons {
             println!("  reason: {r} — {}", r.words());
         }

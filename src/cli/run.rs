@@ -6,13 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Args;
-use intake::daemon::devices::{self, SimOptions};
-use intake::daemon::{self, RunOptions, Summary, quantile_ms};
-use intake::manifest::parse_csv;
-use intake::store::Store;
-use intake::sync::SyncTask;
+use intake::daemon::devices::SimOptions;
+use intake::daemon::{self, Durations, RunOptions, Summary, quantile_ms};
 use serde_json::json;
-use tracing::{info, warn};
 
 use super::{Context, bad_input};
 
@@ -46,114 +42,65 @@ impl Run {
             settings.web.listen = addr;
             settings.web.validate_listen().map_err(bad_input)?;
         }
+        let opts = RunOptions {
+            parcels: self.parcels,
+            sim: SimOptions {
+                fast: self.fast,
+                parcels: self.parcels,
+                truth_file: self.truth.clone(),
+            },
+        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("intake")
             .build()
             .context("cannot start the async runtime")?;
         let started = Instant::now();
-        let summary = rt.block_on(async {
-            let mut store = ctx.store(&settings)?;
-            preload(&settings, &mut store)?;
-            let card_text = settings.rate_card_source.read().unwrap_or_default();
-            store.record_rate_card(
-                &settings.policy.card.version,
-                &String::from_utf8_lossy(&card_text),
-                jiff::Timestamp::now(),
-            )?;
-            let sim = SimOptions {
-                fast: self.fast,
-                parcels: self.parcels,
-                truth_file: self.truth.clone(),
-            };
-            // A rate card pulled from head office earlier stays in force across restarts.
-            let mut settings = settings.clone();
-            if let Some(card) = store.rate_card_in_force()? {
-                info!(version = %card.version, "pricing with the rate card last pulled from head office");
-                settings.policy.card = card;
-            }
-            let sync = SyncTask::from_settings(&settings).map_err(bad_input)?;
-            let (devs, dock) = devices::open(&settings, &store, &sim).map_err(bad_input)?;
-            // One shutdown for everything: the station finishes its parcel, sync its batch.
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                let _ = stop_tx.send(true);
-            });
-            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            let sync_handle = sync.as_ref().map(SyncTask::handle);
-            let sync_task = sync.map(|t| tokio::spawn(t.run(stopped(stop_rx.clone()))));
-            let hub = intake::web::Hub::new();
-            let web = intake::web::WebServer::start(&settings, hub.clone())?;
-            let summary = daemon::run(
-                &settings,
-                settings.station.clone(),
-                store,
-                devs,
-                RunOptions {
-                    parcels: self.parcels,
-                    sync: sync_handle,
-                    web: Some(hub),
-                },
-                stopped(stop_rx),
-            )
-            .await?;
-            web.stop().await;
-            drop(dock);
-            if let Some(t) = sync_task {
-                t.abort();
-            }
-            anyhow::Ok(summary)
-        })?;
+        let summary = rt
+            .block_on(async { daemon::run(&settings, opts, shutdown_signal()).await })
+            .map_err(|e| {
+                if e.is_bad_input() {
+                    bad_input(e)
+                } else {
+                    anyhow::Error::from(e)
+                }
+            })?;
         rt.shutdown_timeout(std::time::Duration::from_secs(2));
         print_summary(&summary, started.elapsed(), self.json);
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Loads the configured manifest file into the store (idempotent).
-fn preload(settings: &intake::config::Settings, store: &mut Store) -> anyhow::Result<()> {
-    let Some(src) = &settings.manifest_preload else {
-        return Ok(());
-    };
-    let bytes = src
-        .read()
-        .with_context(|| format!("cannot read manifest.preload {}", src.describe()))
-        .map_err(bad_input)?;
-    let parsed = parse_csv(&bytes, &settings.waybill)
-        .with_context(|| format!("manifest.preload {}", src.describe()))
-        .map_err(bad_input)?;
-    for r in &parsed.rejected {
-        warn!(file = %src.describe(), line = r.line, problem = %r.message, "manifest row skipped");
-    }
-    let counts = store.import_manifest(&parsed.entries, &src.describe(), jiff::Timestamp::now())?;
-    info!(file = %src.describe(), new = counts.inserted, updated = counts.updated, "manifest loaded");
-    Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed now, before start-up begins
+/// (a SIGTERM while the store or devices open must stop the daemon cleanly, not kill it);
+/// call inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let term = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        signal(SignalKind::terminate()).ok()
+    };
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        match term {
+            Some(mut term) => {
                 tokio::select! {
                     _ = ctrl_c => {}
                     _ = term.recv() => {}
                 }
             }
-            Err(_) => {
+            None => {
                 let _ = ctrl_c.await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
+        #[cfg(not(unix))]
         let _ = ctrl_c.await;
+        let _ = tx.send(true);
+    });
+    async move {
+        let _ = rx.wait_for(|s| *s).await;
     }
 }
 
@@ -164,8 +111,8 @@ fn print_summary(s: &Summary, took: std::time::Duration, as_json: bool) {
     } else {
         0.0
     };
-    let ms =
-        |v: &[std::time::Duration], q: f64| quantile_ms(v, q).map(|x| (x * 10.0).round() / 10.0);
+    let ms = |v: &Durations, q: f64| quantile_ms(v, q).map(|x| (x * 10.0).round() / 10.0);
+    let t = &s.timing;
     if as_json {
         let by: serde_json::Map<String, serde_json::Value> = s
             .by_disposition
@@ -179,11 +126,12 @@ fn print_summary(s: &Summary, took: std::time::Duration, as_json: bool) {
             "by_disposition": by,
             "repriced": s.repriced,
             "adjustments_cents": s.adjustments_cents,
-            "cycle_ms": {"median": ms(&s.cycle, 0.5), "p99": ms(&s.cycle, 0.99)},
-            "settle_ms": {"median": ms(&s.settle, 0.5), "p99": ms(&s.settle, 0.99)},
-            "label_ms": {"median": ms(&s.label, 0.5), "p99": ms(&s.label, 0.99)},
-            "judge_ms": {"median": ms(&s.judge, 0.5), "p99": ms(&s.judge, 0.99)},
-            "commit_ms": {"median": ms(&s.commit, 0.5), "p99": ms(&s.commit, 0.99)},
+            "cycle_ms": {"median": ms(&t.cycle, 0.5), "p99": ms(&t.cycle, 0.99)},
+            "settle_ms": {"median": ms(&t.settle, 0.5), "p99": ms(&t.settle, 0.99)},
+            "label_ms": {"median": ms(&t.label, 0.5), "p99": ms(&t.label, 0.99)},
+            "judge_ms": {"median": ms(&t.judge, 0.5), "p99": ms(&t.judge, 0.99)},
+            "commit_ms": {"median": ms(&t.commit, 0.5), "p99": ms(&t.commit, 0.99)},
+            "verdict_ms": {"median": ms(&t.verdict, 0.5), "p99": ms(&t.verdict, 0.99)},
         });
         println!("{out}");
         return;
@@ -205,12 +153,14 @@ fn print_summary(s: &Summary, took: std::time::Duration, as_json: bool) {
     );
     let f = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.1} ms"));
     println!(
-        "  cycle time: median {}, p99 {} (settle {}, label {}, judge {}, commit {})",
-        f(ms(&s.cycle, 0.5)),
-        f(ms(&s.cycle, 0.99)),
-        f(ms(&s.settle, 0.5)),
-        f(ms(&s.label, 0.5)),
-        f(ms(&s.judge, 0.5)),
-        f(ms(&s.commit, 0.5)),
+        "  cycle time: median {}, p99 {} (settle {}, label {}, judge {}, commit {}); stable weight to verdict shown: median {}, p99 {}",
+        f(ms(&t.cycle, 0.5)),
+        f(ms(&t.cycle, 0.99)),
+        f(ms(&t.settle, 0.5)),
+        f(ms(&t.label, 0.5)),
+        f(ms(&t.judge, 0.5)),
+        f(ms(&t.commit, 0.5)),
+        f(ms(&t.verdict, 0.5)),
+        f(ms(&t.verdict, 0.99)),
     );
 }

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use intake::store::Records;
 use intake::sync::config::{SyncConfig, SyncSettings, check_url};
-use intake::sync::run::{RetryPolicy, Stop, dry_run};
-use intake::sync::{Client, Progress, SyncError, Token, pull_all, upload_all};
+use intake::sync::run::{PullReport, RetryPolicy, Stop, dry_run};
+use intake::sync::{Client, Progress, SyncError, Token, UploadReport, pull_all, upload_all};
 
 use super::{Context, bad_input};
 
@@ -123,8 +124,8 @@ impl Sync {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         let settings = ctx.settings()?;
         let sync = self.settings(settings.sync.clone())?;
-        let mut store = ctx.store(&settings)?;
         if self.dry_run {
+            let store = ctx.store(&settings)?;
             let s = dry_run(&store, sync.batch_size)?;
             if self.json {
                 println!("{}", serde_json::to_string(&s)?);
@@ -156,31 +157,10 @@ impl Sync {
             max: sync.schedule.retry_max,
             give_up_after: sync.give_up_after,
         };
-        let started = Instant::now();
-        let report = upload_all(
-            &mut store,
-            &client,
-            &settings.station_id,
-            sync.batch_size,
-            retry,
-            &mut bar,
-            &Stop::new(),
-        )
-        .map_err(|e| match e {
-            SyncError::Unauthorized => bad_input(e),
-            other => other.into(),
-        })?;
-        let secs = started.elapsed().as_secs_f64();
-        let pulled = if self.no_pull {
-            None
-        } else {
-            let mut policy = settings.policy.clone();
-            if let Some(card) = store.rate_card_in_force()? {
-                policy.card = card;
-            }
-            let served = policy.destinations.served.clone();
-            Some(pull_all(&mut store, &client, &mut policy, &served)?)
-        };
+        let (records, owner) = ctx.records(&settings)?;
+        let result = upload_and_pull(&self, &records, &client, &settings, &sync, retry, &mut bar);
+        owner.stop();
+        let (report, pulled, secs) = result?;
         if self.json {
             let out = serde_json::json!({
                 "upload": report,
@@ -218,4 +198,39 @@ impl Sync {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+type Synced = (UploadReport, Option<PullReport>, f64);
+
+/// Uploads the outbox, then pulls (unless `--no-pull`), through the store actor.
+fn upload_and_pull(
+    cmd: &Sync,
+    records: &Records,
+    client: &Client,
+    settings: &intake::config::Settings,
+    sync: &SyncSettings,
+    retry: RetryPolicy,
+    bar: &mut Bar,
+) -> anyhow::Result<Synced> {
+    let started = Instant::now();
+    let report = upload_all(
+        records,
+        client,
+        &settings.station_id,
+        sync.batch_size,
+        retry,
+        bar,
+        &Stop::new(),
+    )
+    .map_err(|e| match e {
+        SyncError::Unauthorized => bad_input(e),
+        other => other.into(),
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    let pulled = if cmd.no_pull {
+        None
+    } else {
+        Some(pull_all(records, client)?)
+    };
+    Ok((report, pulled, secs))
 }

@@ -1,17 +1,21 @@
-//! The daemon: wires devices, the station, the store and the indicator. The one place that
-//! spawns tasks.
+//! The daemon: starts everything in one place, then only drives. The one place that spawns
+//! tasks.
 //!
-//! Device events become station inputs on one channel; the station's outputs are carried
-//! out here. The store lives on a thread of its own (SQLite is blocking): it looks the
-//! waybill up in the manifest, judges (pure), writes the scan and its outbox row in one
-//! transaction, and only then tells the station, which only then lights the verdict.
+//! Start-up, in order ([`run`]): the store actor (the one writer; it takes the data folder's
+//! lock and puts the config in force), the manifest preload, the devices, head-office sync,
+//! the dashboard. Then [`drive`] passes device events into the station (a pure state
+//! machine), and the station's outputs to the devices and to the store actor: a finished
+//! parcel is committed by the actor, which judges it with what is in force and stores it
+//! before the station lights the verdict. Everyone else learns what happened from the
+//! actor's numbered events.
 
 pub mod devices;
 pub mod evidence;
 pub mod status;
-mod store_worker;
+mod timing;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use intake_hal::{BoxFuture, Indicator, Scale, Signal};
@@ -23,10 +27,12 @@ use crate::config::Settings;
 use crate::judge::{Problem, WaybillRead};
 use crate::quantity::Dims;
 use crate::rules::Disposition;
-use crate::station::{Input, Notice, Output, Phase, Station, StationConfig};
-use crate::store::{Store, StoreError};
+use crate::station::{Input, Notice, Output, Phase, Station};
+use crate::store::actor::{CommitFailed, Owner};
+use crate::store::{Committed, EventKind, Records, StartOptions, Store, StoreError, Subscription};
 
-pub use store_worker::{Committed, verdict_signal};
+pub use crate::decide::verdict_signal;
+pub use timing::{Durations, Timing, quantile_ms};
 
 /// Measures a parcel's dimensions (range finders + dimensioning).
 pub trait DimsSource: Send {
@@ -63,11 +69,8 @@ pub struct Devices {
 pub struct RunOptions {
     /// Stop after this many parcels were committed.
     pub parcels: Option<u64>,
-    /// The head-office sync task, when `[sync]` is configured: told of each commit, and
-    /// its pulled rate cards are priced with from the next parcel on.
-    pub sync: Option<crate::sync::SyncHandle>,
-    /// The dashboard's hub: told of status changes, label reads and stored scans.
-    pub web: Option<crate::web::Hub>,
+    /// How the simulated dock runs (when the devices are simulated).
+    pub sim: devices::SimOptions,
 }
 
 /// Why the daemon could not run.
@@ -75,13 +78,32 @@ pub struct RunOptions {
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Devices that could not be opened (bad input: the config or the wiring).
     #[error("{0}")]
     Devices(String),
-    #[error("cannot start the store thread: {0}")]
+    /// A configuration that cannot run (bad input).
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
+    #[error("cannot start: {0}")]
     Thread(std::io::Error),
 }
 
-/// What a run did: counts and cycle times.
+impl DaemonError {
+    /// The operator's or technician's input is at fault (exit 2), not the machine.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            DaemonError::Devices(_)
+                | DaemonError::Config(_)
+                | DaemonError::Store(StoreError::Locked { .. })
+        )
+    }
+}
+
+/// What a run did: counts and timings (fixed-size histograms: memory stays flat however
+/// long the daemon runs).
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub parcels: u64,
@@ -89,55 +111,141 @@ pub struct Summary {
     pub repriced: u64,
     /// Sum of the repriced parcels' adjustments (cents; positive: customers owe more).
     pub adjustments_cents: i64,
-    pub cycle: Vec<Duration>,
-    pub settle: Vec<Duration>,
-    pub label: Vec<Duration>,
-    pub judge: Vec<Duration>,
-    pub commit: Vec<Duration>,
-}
-
-/// The value at quantile `q` (0..=1) of some durations, in milliseconds.
-pub fn quantile_ms(v: &[Duration], q: f64) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s: Vec<Duration> = v.to_vec();
-    s.sort_unstable();
-    let i = ((s.len() - 1) as f64 * q).round() as usize;
-    Some(s[i.min(s.len() - 1)].as_secs_f64() * 1000.0)
+    pub timing: Timing,
 }
 
 impl Summary {
-    fn add(&mut self, c: &Committed) {
+    fn add(&mut self, c: &Committed, cycle: Duration) {
         self.parcels += 1;
         *self.by_disposition.entry(c.record.disposition).or_default() += 1;
         if c.record.disposition == Disposition::AcceptRepriced {
             self.repriced += 1;
             self.adjustments_cents += c.record.adjustment.map_or(0, |a| a.cents());
         }
-        self.cycle.push(c.cycle);
-        self.settle.push(c.timings.settle);
-        self.judge.push(c.judge);
-        self.commit.push(c.commit);
+        self.timing.cycle.record(cycle);
+        self.timing.settle.record(c.timings.settle);
+        self.timing.judge.record(c.judge);
+        self.timing.commit.record(c.commit);
     }
 }
 
-/// Events from device tasks, beside station inputs.
+/// Events from device tasks and the store, beside station inputs.
 enum Event {
     Input(Input),
     Label { parcel: u64, read: LabelRead },
     Committed(Box<Committed>),
+    CommitFailed { parcel: u64, failed: CommitFailed },
 }
 
-/// Runs the station until `shutdown` resolves (finishing the parcel in progress) or the
-/// requested number of parcels is done.
+/// Starts the station in order — store actor, manifest, devices, sync, dashboard — runs it
+/// until `shutdown` resolves (finishing the parcel in progress) or the requested number of
+/// parcels is done, then stops everything in reverse order.
 pub async fn run(
     settings: &Settings,
-    station_cfg: StationConfig,
-    store: Store,
-    devices: Devices,
     opts: RunOptions,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, DaemonError> {
+    let (records, owner) = start_records(settings).await?;
+    let result = run_with(settings, &records, opts, shutdown).await;
+    let unstored = tokio::task::spawn_blocking(move || owner.stop())
+        .await
+        .unwrap_or(0);
+    if unstored > 0 {
+        error!(
+            unstored,
+            "scans were NOT stored; their records are in the log above"
+        );
+    }
+    result
+}
+
+/// The store actor: takes the data folder's lock, migrates, puts the config in force.
+async fn start_records(settings: &Settings) -> Result<(Records, Owner), DaemonError> {
+    let data_dir = settings.data_dir.clone();
+    let db = settings.db_path();
+    let opts = StartOptions::from_settings(settings);
+    tokio::task::spawn_blocking(move || Records::open(&data_dir, &db, opts))
+        .await
+        .map_err(|e| DaemonError::Thread(std::io::Error::other(e.to_string())))?
+        .map_err(DaemonError::from)
+}
+
+/// Loads the configured manifest file through the store actor (idempotent).
+async fn preload_manifest(settings: &Settings, records: &Records) -> Result<(), DaemonError> {
+    let Some(src) = &settings.manifest_preload else {
+        return Ok(());
+    };
+    let bytes = src.read().map_err(|e| {
+        DaemonError::Config(format!(
+            "cannot read manifest.preload {}: {e}",
+            src.describe()
+        ))
+    })?;
+    let parsed = crate::manifest::parse_csv(&bytes, &records.in_force().waybill)
+        .map_err(|e| DaemonError::Config(format!("manifest.preload {}: {e}", src.describe())))?;
+    for r in &parsed.rejected {
+        warn!(file = %src.describe(), line = r.line, problem = %r.message, "manifest row skipped");
+    }
+    let applied = records
+        .import_manifest(parsed.entries, &src.describe())
+        .await?;
+    info!(file = %src.describe(), new = applied.counts.inserted, updated = applied.counts.updated,
+        rejudged = applied.rejudged.len(), "manifest loaded");
+    Ok(())
+}
+
+async fn run_with(
+    settings: &Settings,
+    records: &Records,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, DaemonError> {
+    preload_manifest(settings, records).await?;
+    let reader = Store::open_read_only(&settings.db_path())?;
+    let (devs, dock) =
+        devices::open(settings, &reader, &opts.sim).map_err(|e| DaemonError::Devices(e.0))?;
+    drop(reader);
+    let sync = crate::sync::SyncTask::from_settings(settings, records.clone())
+        .map_err(|e| DaemonError::Config(e.to_string()))?;
+    // One shutdown for everything: the station finishes its parcel, sync its batch.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let sync_task = sync.map(|t| tokio::spawn(t.run(stopped(stop_rx.clone()))));
+    let hub = crate::web::Hub::new();
+    let web = crate::web::WebServer::start(settings, hub.clone(), records.clone())?;
+    let feeder = tokio::spawn(crate::web::feed(records.subscribe(), hub.clone()));
+    let summary = drive(
+        settings,
+        records,
+        devs,
+        Some(hub),
+        opts.parcels,
+        async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        },
+    )
+    .await;
+    web.stop().await;
+    feeder.abort();
+    drop(dock);
+    if let Some(t) = sync_task {
+        t.abort();
+    }
+    summary
+}
+
+/// Drives the station until `shutdown` resolves (finishing the parcel in progress) or
+/// `parcels` are done: device events in, station outputs out.
+pub async fn drive(
+    settings: &Settings,
+    records: &Records,
+    devices: Devices,
+    hub: Option<crate::web::Hub>,
+    parcels: Option<u64>,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, DaemonError> {
     let Devices {
         mut scale,
@@ -189,20 +297,12 @@ pub async fn run(
         }
     });
 
-    let store = store_worker::spawn(store, settings, ev_tx.clone())?;
-    let mut sync_events = match &opts.sync {
-        Some(h) => h.subscribe(),
-        // A channel nobody sends on: the select arm below never fires.
-        None => tokio::sync::broadcast::channel(1).1,
-    };
-
     let mut status = status::StatusFile::new(
         &settings.data_dir,
         &settings.station_id,
-        &["scale", "dimensions", "camera", "indicator"],
+        &["scale", "dimensions", "camera", "indicator", "store"],
     );
     status.write();
-    let hub = opts.web.clone();
     if let Some(h) = &hub {
         h.status(&status.doc);
     }
@@ -216,15 +316,17 @@ pub async fn run(
         on_saved,
     )
     .map_err(DaemonError::Thread)?;
+    let mut events: Subscription = records.subscribe();
     let mut frames: BTreeMap<u64, Box<evidence::EvidenceFrame>> = BTreeMap::new();
     let start = Instant::now();
-    let mut station = Station::new(station_cfg, start.into_std());
+    let mut station = Station::new(settings.station.clone(), start.into_std());
     let mut summary = Summary::default();
     let mut detected: BTreeMap<u64, Instant> = BTreeMap::new();
-    let mut label_times: BTreeMap<u64, Duration> = BTreeMap::new();
+    let mut settled: BTreeMap<u64, Instant> = BTreeMap::new();
+    let mut shown: Option<u64> = None;
     let mut stopping = false;
     tokio::pin!(shutdown);
-    info!(station = %settings.station_id, "station ready");
+    info!(station = %settings.station_id, in_force = records.in_force().version, "station ready");
     indicator_show(&mut *indicator, &ready()).await;
 
     loop {
@@ -248,54 +350,50 @@ pub async fn run(
                         if status.set_device("camera", read.error.is_none(), read.error.clone()) {
                             status.write();
                         }
-                        label_times.insert(parcel, read.took);
+                        summary.timing.label.record(read.took);
                         station.handle_input(now, Input::Label { parcel, read: read.read });
                     }
                     Event::Committed(c) => {
                         let parcel = c.parcel;
-                        let mut c = *c;
-                        c.cycle = detected.remove(&parcel).map_or(Duration::ZERO, |t| t.elapsed());
-                        if let Some(t) = label_times.remove(&parcel) {
-                            summary.label.push(t);
-                        }
-                        summary.add(&c);
-                        if let Some(h) = &opts.sync {
-                            h.record_committed();
+                        let cycle = detected.remove(&parcel).map_or(Duration::ZERO, |t| t.elapsed());
+                        summary.add(&c, cycle);
+                        if let Some(h) = &hub {
+                            h.observe_cycle(cycle);
                         }
                         if let Some(f) = frames.remove(&parcel) {
                             evidence.save(&c.record.id, c.record.created_at, f);
                         }
                         frames.retain(|p, _| *p > parcel);
-                        if let Some(h) = &hub {
-                            h.committed(&c);
+                        if status.set_device("store", true, None) {
+                            status.write();
                         }
-                        status.doc.parcels_this_run = summary.parcels;
-                        status.write();
+                        shown = Some(parcel);
                         station.handle_input(now, Input::Committed { parcel, signal: c.signal.clone() });
+                    }
+                    Event::CommitFailed { parcel, failed } => {
+                        status.set_device("store", false, Some(failed.error.clone()));
+                        status.write();
+                        station.handle_input(now, Input::CommitFailed { parcel, error: failed.error });
                     }
                 }
             }
             () = sleep_until(deadline) => {
                 station.handle_timeout(Instant::now().into_std());
             }
-            ev = sync_events.recv(), if opts.sync.is_some() => {
+            ev = events.next() => {
                 match ev {
-                    Ok(crate::sync::SyncEvent::Pulled { rate_card: Some(card), .. }) => {
-                        info!(version = %card.version, "pricing with the rate card from head office");
-                        store.set_card(card);
+                    Some(ev) => {
+                        status.doc.last_event = ev.seq;
+                        if let EventKind::InForce { version, rate_card, why } = &ev.kind {
+                            info!(version, rate_card = %rate_card, why = %why, "pricing and judging with a new version");
+                        }
+                        if matches!(ev.kind, EventKind::ScanCommitted(_) | EventKind::ResolutionRecorded(_)) {
+                            status.write();
+                        }
                     }
-                    Ok(crate::sync::SyncEvent::Pulled { rejudged, .. }) if !rejudged.is_empty() => {
-                        info!(count = rejudged.len(), "unknown waybills judged again after the manifest arrived");
-                    }
-                    Ok(crate::sync::SyncEvent::UploadFailed(e) | crate::sync::SyncEvent::PullFailed(e)) => {
-                        warn!(error = %e, "head office sync failed; intake goes on, sync retries");
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        warn!(missed = n, "sync events missed");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                        sync_events = tokio::sync::broadcast::channel(1).1;
+                    None => {
+                        error!("the store actor stopped; the station cannot store verdicts");
+                        events = records.subscribe();
                     }
                 }
             }
@@ -312,12 +410,51 @@ pub async fn run(
                 Output::ReadLabel { parcel } => {
                     let _ = label_tx.send(parcel);
                 }
-                Output::Commit(f) => store.commit(f),
-                Output::Indicate(s) => indicator_show(&mut *indicator, &s).await,
+                Output::Commit(f) => {
+                    let parcel = f.parcel;
+                    let call = records.commit(f);
+                    let tx = ev_tx.clone();
+                    tokio::spawn(async move {
+                        let ev = match call.await {
+                            Ok(c) => Event::Committed(Box::new(c)),
+                            Err(failed) => Event::CommitFailed { parcel, failed },
+                        };
+                        let _ = tx.send(ev);
+                    });
+                }
+                Output::Indicate(s) => {
+                    indicator_show(&mut *indicator, &s).await;
+                    // The verdict is committed and now shown: the time the operator waited
+                    // from the stable weight.
+                    if let Some(p) = shown.take()
+                        && let Some(t) = settled.remove(&p)
+                    {
+                        let waited = t.elapsed();
+                        summary.timing.verdict.record(waited);
+                        if let Some(h) = &hub {
+                            h.observe_verdict(waited);
+                        }
+                    }
+                }
                 Output::Notice(n) => {
                     match &n {
                         Notice::ParcelDetected { parcel } => {
                             detected.insert(*parcel, Instant::now());
+                        }
+                        Notice::WeightSettled { parcel, .. } => {
+                            settled.insert(*parcel, Instant::now());
+                        }
+                        Notice::StoreSlow { parcel } => {
+                            warn!(
+                                parcel,
+                                "the store has not confirmed the scan in time; NOT STORED is shown until it does"
+                            );
+                            status.set_device(
+                                "store",
+                                false,
+                                Some("not answering: verdicts are NOT STORED".into()),
+                            );
+                            status.write();
                         }
                         Notice::ScaleFault { error } => {
                             status.set_device("scale", false, Some(error.clone()));
@@ -335,20 +472,24 @@ pub async fn run(
                             );
                             status.write();
                         }
-                        _ => {}
+                        Notice::ParcelRemoved { .. } => {}
                     }
                     log_notice(&n);
                 }
             }
         }
+        // Only parcels in progress are timed: the maps stay small.
+        detected.retain(|_, t| t.elapsed() < Duration::from_secs(600));
+        settled.retain(|_, t| t.elapsed() < Duration::from_secs(600));
         let phase = format!("{:?}", station.phase()).to_lowercase();
         if phase != status.doc.phase {
             status.doc.phase = phase;
         }
+        status.doc.parcels_this_run = summary.parcels;
         if let Some(h) = &hub {
             h.status(&status.doc);
         }
-        let done = opts.parcels.is_some_and(|n| summary.parcels >= n);
+        let done = parcels.is_some_and(|n| summary.parcels >= n);
         if (stopping || done) && matches!(station.phase(), Phase::Idle | Phase::AwaitRemoval) {
             break;
         }
@@ -356,7 +497,6 @@ pub async fn run(
     scale_task.abort();
     dims_task.abort();
     label_task.abort();
-    store.finish();
     evidence.finish();
     status.doc.running = false;
     status.doc.phase = "stopped".into();
@@ -404,5 +544,6 @@ fn log_notice(n: &Notice) {
             warn!(device = "scale", weight = %weight, "empty scale is off zero: re-zero it")
         }
         Notice::ZeroRestored => info!(device = "scale", "scale back at zero"),
+        Notice::StoreSlow { .. } => {}
     }
 }

@@ -26,6 +26,9 @@ pub struct StatusDoc {
     pub updated_at: Timestamp,
     pub phase: String,
     pub parcels_this_run: u64,
+    /// The number of the newest store event the daemon has seen.
+    #[serde(default)]
+    pub last_event: u64,
     pub devices: BTreeMap<String, DeviceHealth>,
 }
 
@@ -53,6 +56,7 @@ impl StatusFile {
                 updated_at: now,
                 phase: "starting".into(),
                 parcels_this_run: 0,
+                last_event: 0,
                 devices: devices
                     .iter()
                     .map(|d| {

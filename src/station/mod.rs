@@ -5,9 +5,11 @@
 //! then carries out every [`Output`] from [`Station::poll_output`]. Tests drive it in
 //! virtual time.
 //!
-//! One parcel's way: `Idle` → (weight above the threshold for `min_presence`) `Settling` →
-//! (stable weight, or the settle timeout) `Measuring` (dimensions and label requested) →
-//! (both results, or the measure timeout) `Committing` (the daemon judges and stores) →
+//! One parcel's way: `Idle` → (weight above the threshold for `min_presence`: the label is
+//! captured now) `Settling` →
+//! (stable weight, or the settle timeout) `Measuring` (dimensions requested) →
+//! (both results, or the measure timeout) `Committing` (the store actor judges and stores;
+//! past the commit timeout the light says NOT STORED) →
 //! (commit confirmed: only now the light shows the verdict) `AwaitRemoval` → (weight back
 //! near zero) `Idle`. A parcel lifted before it is judged is recorded as `removed_early`;
 //! a second parcel added on top is recorded as `multiple_parcels`; a silent or failing scale
@@ -42,6 +44,9 @@ pub struct StationConfig {
     pub zero_tolerance: Mass,
     /// A stable weight that later grows by more than this means a second parcel.
     pub second_parcel_delta: Mass,
+    /// The store must confirm a scan within this; past it the operator sees NOT STORED
+    /// (the station keeps waiting for the confirmation, and takes no new parcel meanwhile).
+    pub commit_timeout: Duration,
 }
 
 impl Default for StationConfig {
@@ -61,6 +66,7 @@ impl Default for StationConfig {
             scale_silence: Duration::from_secs(2),
             zero_tolerance: Mass::from_grams(20),
             second_parcel_delta: Mass::from_grams(100),
+            commit_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -112,13 +118,28 @@ pub struct CycleTimes {
 /// State changes worth a log line or a dashboard update.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
-    ParcelDetected { parcel: ParcelId },
-    WeightSettled { parcel: ParcelId, weight: Mass },
-    ParcelRemoved { parcel: ParcelId },
-    ScaleFault { error: String },
+    ParcelDetected {
+        parcel: ParcelId,
+    },
+    WeightSettled {
+        parcel: ParcelId,
+        weight: Mass,
+    },
+    ParcelRemoved {
+        parcel: ParcelId,
+    },
+    ScaleFault {
+        error: String,
+    },
     ScaleRecovered,
-    OffZero { weight: Mass },
+    OffZero {
+        weight: Mass,
+    },
     ZeroRestored,
+    /// The store has not confirmed the parcel's scan within the commit timeout.
+    StoreSlow {
+        parcel: ParcelId,
+    },
 }
 
 /// What the daemon must do.
@@ -175,6 +196,10 @@ enum State {
     Committing {
         parcel: ParcelId,
         removed: bool,
+        /// When NOT STORED is shown if the store has not answered.
+        deadline: Instant,
+        /// NOT STORED is already shown.
+        late: bool,
     },
     AwaitRemoval {
         parcel: ParcelId,
@@ -250,6 +275,11 @@ impl Station {
             } => Some(*t + self.cfg.min_presence),
             State::Settling(p) => Some(p.detected_at + self.cfg.settle_timeout),
             State::Measuring(_) => self.deadline,
+            State::Committing {
+                deadline,
+                late: false,
+                ..
+            } => Some(*deadline),
             _ => None,
         };
         let silence = if self.scale_fault.is_some() {
@@ -307,6 +337,23 @@ impl Station {
                 }
                 self.finish(now);
             }
+            State::Committing {
+                parcel,
+                deadline,
+                late,
+                ..
+            } if !*late && now >= *deadline => {
+                *late = true;
+                let parcel = *parcel;
+                self.out
+                    .push_back(Output::Notice(Notice::StoreSlow { parcel }));
+                self.out.push_back(Output::Indicate(signal(
+                    Light::Amber,
+                    true,
+                    Beep::Long,
+                    "NOT STORED — the store is not answering; set the parcel aside and call the technician",
+                )));
+            }
             _ => {}
         }
     }
@@ -327,7 +374,8 @@ impl Station {
                 }
             }
             Input::Label { parcel, read } => {
-                if let State::Measuring(p) = &mut self.state
+                // The label is captured at detection, so it may arrive while settling.
+                if let State::Settling(p) | State::Measuring(p) = &mut self.state
                     && p.id == parcel
                 {
                     p.label = Some(read);
@@ -338,6 +386,7 @@ impl Station {
                 if let State::Committing {
                     parcel: id,
                     removed,
+                    ..
                 } = self.state
                     && id == parcel
                 {
@@ -355,6 +404,7 @@ impl Station {
                 if let State::Committing {
                     parcel: id,
                     removed,
+                    ..
                 } = self.state
                     && id == parcel
                 {
@@ -525,6 +575,9 @@ impl Station {
         self.next_parcel += 1;
         self.out
             .push_back(Output::Notice(Notice::ParcelDetected { parcel: id }));
+        // The parcel is on the platform: read its label while the scale settles, so the
+        // label adds nothing to the time from the stable weight to the verdict.
+        self.out.push_back(Output::ReadLabel { parcel: id });
         let mut notes = Vec::new();
         if self.off_zero {
             notes.push("the empty scale was off zero; re-zero it".to_owned());
@@ -567,7 +620,6 @@ impl Station {
         if let State::Settling(mut p) = state {
             p.settled_at = Some(now);
             self.out.push_back(Output::MeasureDims { parcel: p.id });
-            self.out.push_back(Output::ReadLabel { parcel: p.id });
             self.deadline = Some(now + self.cfg.measure_timeout);
             self.state = State::Measuring(p);
         } else {
@@ -634,6 +686,8 @@ impl Station {
         self.state = State::Committing {
             parcel: p.id,
             removed: false,
+            deadline: now + self.cfg.commit_timeout,
+            late: false,
         };
     }
 }

@@ -106,4 +106,33 @@ CREATE TABLE sync_state (
 CREATE INDEX resolutions_by_actor ON resolutions(scan_id, actor);
 "#,
     ),
+    (
+        "v3: one ordered history (the store actor): numbered events, versions of what is in force",
+        r#"
+-- Everything the store actor committed, numbered without gaps in commit order, written in
+-- the same transaction as the change it tells of. Subscribers that fell behind (the
+-- dashboard's event stream, sync) catch up from here by number instead of losing events.
+CREATE TABLE events (
+    seq       INTEGER PRIMARY KEY,           -- 1, 2, 3, ... never reused
+    at_ms     INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    record_id TEXT,                          -- the scan or resolution it is about, if any
+    detail    TEXT NOT NULL                  -- JSON
+) STRICT;
+CREATE INDEX events_by_record ON events(record_id);
+
+-- What the station judges with (limits, destinations, rate card version, tolerance, waybill
+-- formats), one row per change; the version only grows. Scans record the version.
+CREATE TABLE in_force (
+    version           INTEGER PRIMARY KEY,
+    at_ms             INTEGER NOT NULL,
+    rate_card_version TEXT NOT NULL REFERENCES rate_cards(version),
+    body              TEXT NOT NULL,         -- JSON snapshot
+    why               TEXT NOT NULL
+) STRICT;
+ALTER TABLE scans ADD COLUMN in_force_version INTEGER;
+-- Re-judging finds the scans of a waybill whose manifest entry changed.
+CREATE INDEX resolutions_by_time ON resolutions(created_at_ms);
+"#,
+    ),
 ];

@@ -1,8 +1,14 @@
 //! The station's local store: SQLite in WAL mode with `synchronous = FULL`, so a committed
 //! scan survives a power cut. The only code that speaks SQL.
 
+pub mod actor;
+pub mod events;
+mod in_force;
 mod migrations;
 pub mod outbox;
+
+pub use actor::{Call, Committed, DataLock, Records, StartOptions, Subscription};
+pub use events::{Event, EventKind};
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +49,16 @@ pub enum StoreError {
     Sql(rusqlite::Error),
     #[error("store holds a value this build cannot read ({0}); was the database edited by hand?")]
     Corrupt(String),
+    #[error(
+        "another intake (pid {holder}) is using the data folder (lock {path}); stop it first (systemctl stop intake), or give this one another station.data_dir"
+    )]
+    Locked { path: PathBuf, holder: String },
+    #[error("the store has stopped (see the log for why); restart intake")]
+    Stopped,
+    #[error("cannot start the store thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the store at {0} does not exist yet; run the station (intake run) once first")]
+    Missing(PathBuf),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -113,6 +129,38 @@ impl Store {
             StoreError::Sql(source) => open(source),
             other => other,
         })
+    }
+
+    /// Opens an existing store for reading only (CLI listings, the dashboard's queries,
+    /// sync's reads): WAL lets it read while the store actor writes. Never migrates.
+    #[instrument(skip_all, err, fields(path = %path.display()))]
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = Store::schema_version();
+        if found > known {
+            return Err(StoreError::TooNew { found, known });
+        }
+        if found < known {
+            return Err(StoreError::Corrupt(format!(
+                "schema {found} is older than this build's {known}; start the station (intake run) once to migrate it"
+            )));
+        }
+        Ok(Store { conn })
     }
 
     /// A private in-memory store (tests, dry runs).
@@ -211,13 +259,16 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .map_err(corrupt)?,
             rate_card_version: r.get(17)?,
+            in_force_version: r
+                .get::<_, Option<i64>>(18)?
+                .map(|v| u64::try_from(v).unwrap_or(0)),
         })
     }
 
     const SCAN_COLUMNS: &'static str = "id, station_id, created_at_ms, waybill, destination,
         weight_ug, length_um, width_um, height_um, dimensional_weight_ug, billable_weight_ug,
         price_cents, currency, quoted_cents, adjustment_cents, disposition, reasons,
-        rate_card_version";
+        rate_card_version, in_force_version";
 
     /// Scans in time order, filtered.
     #[instrument(skip_all, err)]

@@ -14,8 +14,6 @@ use tracing::instrument;
 
 use super::{ImportCounts, Result, Store, StoreError, corrupt, from_ms, ms};
 use crate::country::Country;
-use crate::judge::{Measurement, Policy, Problem, WaybillRead, judge};
-use crate::manifest::ManifestEntry;
 use crate::pricing::{RateCard, RateCardError};
 use crate::quantity::{Mass, Money};
 use crate::rules::{Disposition, Reason};
@@ -144,77 +142,19 @@ pub struct ManifestApplied {
     pub counts: ImportCounts,
     /// The waybills whose entry is new or changed.
     pub changed: Vec<String>,
+    /// Scans judged again because of it.
+    pub rejudged: Vec<Resolution>,
 }
 
-const KEY_CURSOR: &str = "manifest_cursor";
+pub(super) const KEY_CURSOR: &str = "manifest_cursor";
 const KEY_RATE_CARD: &str = "rate_card_version";
 const KEY_LAST_UPLOAD: &str = "last_upload_ok_ms";
-
-fn new_id(now: Timestamp) -> String {
-    let secs = u64::try_from(now.as_second()).unwrap_or(0);
-    let nanos = u32::try_from(now.subsec_nanosecond()).unwrap_or(0);
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos)).to_string()
-}
 
 fn reasons_from(text: &str) -> rusqlite::Result<Vec<Reason>> {
     text.split_ascii_whitespace()
         .map(str::parse::<Reason>)
         .collect::<Result<_, _>>()
         .map_err(corrupt)
-}
-
-/// What the station measured, read back from a stored scan, for judging it again. A missing
-/// weight or size comes back as the problem its reasons name.
-pub fn measurement_of(s: &ScanRecord) -> Measurement {
-    let has = |r: Reason| s.reasons.contains(&r);
-    let problem = |unstable: bool| {
-        if has(Reason::Uncalibrated) {
-            Problem::Uncalibrated
-        } else if unstable {
-            Problem::Unstable
-        } else {
-            Problem::Fault
-        }
-    };
-    Measurement {
-        weight: s.weight.ok_or(problem(has(Reason::UnstableWeight))),
-        dims: s.dims.ok_or(problem(false)),
-        waybill: match &s.waybill {
-            Some(w) => WaybillRead::Read(w.clone()),
-            None => WaybillRead::NoRead,
-        },
-    }
-}
-
-/// Judges a stored `unknown_waybill` scan again with the manifest entry that arrived: the
-/// resolution to record (pure; id and time from `now`).
-pub fn rejudge(
-    s: &ScanRecord,
-    entry: &ManifestEntry,
-    policy: &Policy,
-    now: Timestamp,
-) -> Resolution {
-    let j = judge(&measurement_of(s), Some(entry), policy);
-    let mut note = format!(
-        "judged again: the manifest entry for {} arrived after intake",
-        entry.waybill
-    );
-    if let Some(p) = &j.priced {
-        note.push_str(&format!("; price {} {}", p.price, p.currency));
-    }
-    if let Some(a) = j.adjustment {
-        note.push_str(&format!("; adjustment {a}"));
-    }
-    Resolution {
-        id: new_id(now),
-        scan_id: s.id.clone(),
-        created_at: now,
-        actor: ACTOR_SYSTEM.to_owned(),
-        waybill: s.waybill.clone(),
-        disposition: Some(j.verdict.disposition),
-        reasons: j.verdict.reasons,
-        note: Some(note),
-    }
 }
 
 impl Store {
@@ -248,7 +188,10 @@ impl Store {
         Ok(n)
     }
 
-    fn insert_resolution_in(tx: &rusqlite::Transaction<'_>, r: &Resolution) -> Result<bool> {
+    pub(super) fn insert_resolution_in(
+        tx: &rusqlite::Transaction<'_>,
+        r: &Resolution,
+    ) -> Result<bool> {
         let n = tx.execute(
             "INSERT OR IGNORE INTO resolutions (id, scan_id, created_at_ms, actor, waybill,
                 disposition, reasons, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -346,25 +289,24 @@ impl Store {
             .collect()
     }
 
-    /// Marks outbox rows delivered (head office acknowledged them), in one transaction.
-    /// Returns how many were still pending.
-    #[instrument(skip_all, err, fields(rows = seqs.len()))]
-    pub fn mark_delivered(&mut self, seqs: &[i64], now: Timestamp) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+    /// Marks outbox rows delivered (head office acknowledged them) inside `tx`. Returns
+    /// how many were still pending.
+    pub(super) fn mark_delivered_in(
+        tx: &rusqlite::Transaction<'_>,
+        seqs: &[i64],
+        now: Timestamp,
+    ) -> Result<usize> {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET delivered_at_ms = ?2 WHERE seq = ?1 AND delivered_at_ms IS NULL",
+        )?;
         let mut n = 0;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE outbox SET delivered_at_ms = ?2 WHERE seq = ?1 AND delivered_at_ms IS NULL",
-            )?;
-            for s in seqs {
-                n += stmt.execute(params![s, ms(now)])?;
-            }
+        for s in seqs {
+            n += stmt.execute(params![s, ms(now)])?;
         }
-        tx.commit()?;
         Ok(n)
     }
 
-    fn state(&self, key: &str) -> Result<Option<String>> {
+    pub(super) fn state(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| {
@@ -373,7 +315,7 @@ impl Store {
             .optional()?)
     }
 
-    fn set_state_in(tx: &rusqlite::Connection, key: &str, value: &str) -> Result<()> {
+    pub(super) fn set_state_in(tx: &rusqlite::Connection, key: &str, value: &str) -> Result<()> {
         tx.execute(
             "INSERT INTO sync_state (key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -402,36 +344,44 @@ impl Store {
         self.state(KEY_CURSOR)
     }
 
-    /// The version of the rate card in force, if one was pulled.
+    /// The version of the rate card in force.
     pub fn rate_card_version_in_force(&self) -> Result<Option<String>> {
-        self.state(KEY_RATE_CARD)
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT rate_card_version FROM in_force ORDER BY version DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match v {
+            Some(v) => Ok(Some(v)),
+            None => self.state(KEY_RATE_CARD),
+        }
     }
 
-    /// The rate card in force, if one was pulled from head office (else the config's).
+    /// The rate card in force, if the station recorded one.
     pub fn rate_card_in_force(&self) -> Result<Option<RateCard>> {
-        let Some(version) = self.state(KEY_RATE_CARD)? else {
-            return Ok(None);
-        };
-        let body: String = self.conn.query_row(
-            "SELECT body FROM rate_cards WHERE version = ?1",
-            [&version],
-            |r| r.get(0),
-        )?;
-        RateCard::from_toml(&body)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("rate card {version}: {e}")))
+        Ok(self.in_force()?.map(|f| f.policy.card))
     }
 
-    /// Applies a rate card pulled from head office: validated first (a card that fails, or
-    /// leaves a served destination unpriced, is kept out and the card in force stays), then
-    /// stored and put in force in one transaction, so pricing never sees half a card.
-    #[instrument(skip_all, err)]
-    pub fn apply_rate_card(
-        &mut self,
+    /// The card a store written before versions were kept had pulled from head office.
+    pub(super) fn legacy_pulled_rate_card(&self) -> Result<Option<RateCard>> {
+        match self.state(KEY_RATE_CARD)? {
+            Some(version) => self.rate_card(&version),
+            None => Ok(None),
+        }
+    }
+
+    /// Validates a rate card pulled from head office and keeps its text (once per version)
+    /// inside `tx`: a card that fails, leaves a served destination unpriced, or reuses a
+    /// version with other figures is refused, and nothing is written.
+    pub(super) fn check_rate_card_in(
+        tx: &rusqlite::Transaction<'_>,
         body: &str,
         served: &BTreeSet<Country>,
         now: Timestamp,
-    ) -> Result<RateCardApplied, RateCardRefused> {
+    ) -> Result<RateCard, RateCardRefused> {
         let card = RateCard::from_toml(body)?;
         let missing: Vec<String> = served
             .iter()
@@ -444,7 +394,6 @@ impl Store {
                 missing: missing.join(", "),
             });
         }
-        let tx = self.conn.transaction().map_err(StoreError::from)?;
         let old: Option<String> = tx
             .query_row(
                 "SELECT body FROM rate_cards WHERE version = ?1",
@@ -453,199 +402,112 @@ impl Store {
             )
             .optional()
             .map_err(StoreError::from)?;
-        if let Some(old) = old {
-            let same = RateCard::from_toml(&old).is_ok_and(|c| c == card);
-            if !same {
-                return Err(RateCardRefused::VersionReused {
-                    version: card.version,
-                });
+        match old {
+            Some(old) => {
+                if !RateCard::from_toml(&old).is_ok_and(|c| c == card) {
+                    return Err(RateCardRefused::VersionReused {
+                        version: card.version,
+                    });
+                }
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO rate_cards (version, body, loaded_at_ms) VALUES (?1, ?2, ?3)",
+                    params![card.version, body, ms(now)],
+                )
+                .map_err(StoreError::from)?;
             }
         }
-        let in_force: Option<String> = tx
-            .query_row(
-                "SELECT value FROM sync_state WHERE key = ?1",
-                [KEY_RATE_CARD],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StoreError::from)?;
-        let changed = in_force.as_deref() != Some(card.version.as_str());
-        if changed {
-            tx.execute(
-                "INSERT OR IGNORE INTO rate_cards (version, body, loaded_at_ms) VALUES (?1, ?2, ?3)",
-                params![card.version, body, ms(now)],
-            )
-            .map_err(StoreError::from)?;
-            Store::set_state_in(&tx, KEY_RATE_CARD, &card.version)?;
-            tx.execute(
-                "INSERT INTO audit (at_ms, actor, action, detail) VALUES (?1, 'system', 'rate_card_applied', ?2)",
-                params![
-                    ms(now),
-                    format!(
-                        "rate card {} from head office in force (was {})",
-                        card.version,
-                        in_force.as_deref().unwrap_or("the configured card")
-                    )
-                ],
-            )
-            .map_err(StoreError::from)?;
-        }
-        tx.commit().map_err(StoreError::from)?;
-        Ok(RateCardApplied { card, changed })
+        Ok(card)
     }
 
-    /// Upserts a page of manifest entries pulled from head office and stores its cursor, in
-    /// one transaction (a crash leaves the old cursor, so the page comes again).
-    #[instrument(skip_all, err, fields(entries = entries.len()))]
-    pub fn apply_manifest_page(
-        &mut self,
-        entries: &[ManifestEntry],
-        cursor: &str,
-        now: Timestamp,
-    ) -> Result<ManifestApplied> {
-        let tx = self.conn.transaction()?;
-        let mut out = ManifestApplied::default();
-        out.changed = Store::upsert_manifest_in(&tx, entries, "head office", now, &mut out.counts)?;
-        Store::set_state_in(&tx, KEY_CURSOR, cursor)?;
-        if !out.changed.is_empty() {
-            tx.execute(
-                "INSERT INTO audit (at_ms, actor, action, detail) VALUES (?1, 'system', 'manifest_pull', ?2)",
-                params![
-                    ms(now),
-                    format!(
-                        "head office: {} inserted, {} updated, {} unchanged; cursor {cursor}",
-                        out.counts.inserted, out.counts.updated, out.counts.unchanged
-                    )
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Scans judged `unknown_waybill` that have no system re-judgement yet, optionally for
-    /// one waybill only.
-    fn unknown_waybill_scans(&self, waybill: Option<&str>) -> Result<Vec<ScanRecord>> {
+    /// Scans that stand (by themselves or their newest resolutions) on any of `reasons`,
+    /// optionally only those of one waybill (the scan's, or one an operator typed), oldest
+    /// first. Candidates only: [`crate::decide::standing`] says where each really stands.
+    pub fn scans_standing_on(
+        &self,
+        reasons: &[Reason],
+        waybill: Option<&str>,
+    ) -> Result<Vec<ScanRecord>> {
+        let like = |col: &str| {
+            reasons
+                .iter()
+                .map(|r| format!("(' ' || {col} || ' ') LIKE '% {} %'", r.as_str()))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
         let sql = format!(
-            "SELECT {} FROM scans s
-             WHERE s.waybill IS NOT NULL AND (?1 IS NULL OR s.waybill = ?1)
-               AND (' ' || s.reasons || ' ') LIKE '% unknown_waybill %'
-               AND EXISTS (SELECT 1 FROM manifest m WHERE m.waybill = s.waybill)
-               AND NOT EXISTS (SELECT 1 FROM resolutions r
-                               WHERE r.scan_id = s.id AND r.actor = 'system')
+            "SELECT {cols} FROM scans s
+             WHERE ((?1 IS NULL OR s.waybill = ?1) AND ({on_scan}))
+                OR EXISTS (SELECT 1 FROM resolutions r WHERE r.scan_id = s.id
+                           AND (?1 IS NULL OR r.waybill = ?1 OR s.waybill = ?1)
+                           AND ({on_res}))
              ORDER BY s.created_at_ms, s.id",
-            Store::SCAN_COLUMNS
+            cols = Store::SCAN_COLUMNS
                 .split(',')
                 .map(|c| format!("s.{}", c.trim()))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            on_scan = like("s.reasons"),
+            on_res = like("COALESCE(r.reasons, '')"),
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([waybill], Store::scan_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn rejudge_scans(
-        &mut self,
-        scans: Vec<ScanRecord>,
-        policy: &Policy,
-        now: Timestamp,
-    ) -> Result<Vec<Resolution>> {
-        let mut made = Vec::new();
-        for s in scans {
-            let Some(wb) = s.waybill.as_deref() else {
-                continue;
-            };
-            let Some(entry) = self.manifest_entry(wb)? else {
-                continue;
-            };
-            made.push(rejudge(&s, &entry, policy, now));
-        }
-        let tx = self.conn.transaction()?;
-        for r in &made {
-            Store::insert_resolution_in(&tx, r)?;
-        }
-        tx.commit()?;
-        for r in &made {
-            tracing::info!(scan_id = %r.scan_id, waybill = r.waybill.as_deref().unwrap_or(""),
-                disposition = ?r.disposition, "scan judged again: its manifest entry arrived");
-        }
-        Ok(made)
-    }
-
-    /// Judges again the `unknown_waybill` scans of these waybills (whose manifest entries
-    /// just arrived): one new resolution per scan, referencing it, in one transaction. A
-    /// scan is re-judged once; the scan row itself is never changed.
-    #[instrument(skip_all, err, fields(waybills = waybills.len()))]
-    pub fn rejudge_waybills(
-        &mut self,
-        waybills: &[String],
-        policy: &Policy,
-        now: Timestamp,
-    ) -> Result<Vec<Resolution>> {
-        let mut scans = Vec::new();
-        for wb in waybills.iter().collect::<BTreeSet<_>>() {
-            scans.extend(self.unknown_waybill_scans(Some(wb))?);
-        }
-        self.rejudge_scans(scans, policy, now)
-    }
-
-    /// Judges again every `unknown_waybill` scan whose manifest entry is now known and that
-    /// was not judged again yet (call at start: catches up after a crash between a manifest
-    /// pull and its re-judging).
-    #[instrument(skip_all, err)]
-    pub fn rejudge_pending(&mut self, policy: &Policy, now: Timestamp) -> Result<Vec<Resolution>> {
-        let scans = self.unknown_waybill_scans(None)?;
-        self.rejudge_scans(scans, policy, now)
-    }
-
     /// Stores many scans (and their outbox rows) in one transaction; idempotent on the ids.
-    /// For imports, tests and benchmarks: intake itself commits each scan alone
-    /// ([`Store::insert_scan`]) so the operator's verdict is durable at once.
+    /// For imports, tests and benchmarks: the station commits each scan alone through the
+    /// store actor, so the operator's verdict is durable at once.
     #[instrument(skip_all, err, fields(scans = scans.len()))]
     pub fn insert_scans_bulk(&mut self, scans: &[ScanRecord]) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut n = 0;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO scans (id, station_id, created_at_ms, waybill, destination,
-                    weight_ug, length_um, width_um, height_um, dimensional_weight_ug,
-                    billable_weight_ug, price_cents, currency, quoted_cents, adjustment_cents,
-                    disposition, reasons, rate_card_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-            )?;
-            let mut outbox = tx.prepare_cached(
-                "INSERT INTO outbox (kind, record_id, created_at_ms) VALUES ('scan', ?1, ?2)",
-            )?;
-            for s in scans {
-                let added = ins.execute(params![
-                    s.id,
-                    s.station_id,
-                    ms(s.created_at),
-                    s.waybill,
-                    s.destination.map(|c| c.to_string()),
-                    s.weight.map(Mass::micrograms),
-                    s.dims.map(|d| d.length.micrometres()),
-                    s.dims.map(|d| d.width.micrometres()),
-                    s.dims.map(|d| d.height.micrometres()),
-                    s.dimensional_weight.map(Mass::micrograms),
-                    s.billable_weight.map(Mass::micrograms),
-                    s.price.map(Money::cents),
-                    s.currency,
-                    s.quoted.map(Money::cents),
-                    s.adjustment.map(Money::cents),
-                    s.disposition.as_str(),
-                    s.reasons_text(),
-                    s.rate_card_version,
-                ])?;
-                if added == 1 {
-                    outbox.execute(params![s.id, ms(s.created_at)])?;
-                    n += 1;
-                }
-            }
+        for s in scans {
+            n += usize::from(Store::insert_scan_in(&tx, s)?);
         }
         tx.commit()?;
         Ok(n)
+    }
+
+    /// Stores a scan and its outbox row inside `tx`; false if the id was already stored.
+    pub(super) fn insert_scan_in(tx: &rusqlite::Transaction<'_>, s: &ScanRecord) -> Result<bool> {
+        let mut ins = tx.prepare_cached(
+            "INSERT OR IGNORE INTO scans (id, station_id, created_at_ms, waybill, destination,
+                weight_ug, length_um, width_um, height_um, dimensional_weight_ug,
+                billable_weight_ug, price_cents, currency, quoted_cents, adjustment_cents,
+                disposition, reasons, rate_card_version, in_force_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        )?;
+        let added = ins.execute(params![
+            s.id,
+            s.station_id,
+            ms(s.created_at),
+            s.waybill,
+            s.destination.map(|c| c.to_string()),
+            s.weight.map(Mass::micrograms),
+            s.dims.map(|d| d.length.micrometres()),
+            s.dims.map(|d| d.width.micrometres()),
+            s.dims.map(|d| d.height.micrometres()),
+            s.dimensional_weight.map(Mass::micrograms),
+            s.billable_weight.map(Mass::micrograms),
+            s.price.map(Money::cents),
+            s.currency,
+            s.quoted.map(Money::cents),
+            s.adjustment.map(Money::cents),
+            s.disposition.as_str(),
+            s.reasons_text(),
+            s.rate_card_version,
+            s.in_force_version
+                .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+        ])?;
+        if added == 1 {
+            tx.execute(
+                "INSERT INTO outbox (kind, record_id, created_at_ms) VALUES ('scan', ?1, ?2)",
+                params![s.id, ms(s.created_at)],
+            )?;
+        }
+        Ok(added == 1)
     }
 }
 
@@ -653,6 +515,8 @@ impl Store {
 mod tests {
     use super::*;
     use crate::config::Settings;
+    use crate::judge::{Measurement, WaybillRead, judge};
+    use crate::manifest::ManifestEntry;
     use crate::rules::Duties;
 
     fn settings() -> Settings {
@@ -722,16 +586,14 @@ mod tests {
         assert_eq!(st.pending_outbox(rows[1].seq, 10).unwrap().len(), 2);
         assert_eq!(st.pending_outbox(0, 1).unwrap().len(), 1);
 
-        assert_eq!(
-            st.mark_delivered(&[rows[0].seq, rows[1].seq], t(9000))
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            st.mark_delivered(&[rows[0].seq], t(9001)).unwrap(),
-            0,
-            "delivered once"
-        );
+        let mut mark = |seqs: &[i64], at| {
+            let tx = st.conn.transaction().unwrap();
+            let n = Store::mark_delivered_in(&tx, seqs, at).unwrap();
+            tx.commit().unwrap();
+            n
+        };
+        assert_eq!(mark(&[rows[0].seq, rows[1].seq], t(9000)), 2);
+        assert_eq!(mark(&[rows[0].seq], t(9001)), 0, "delivered once");
         assert_eq!(st.outbox_depth().unwrap(), 2);
         let left: Vec<String> = st
             .pending_outbox(0, 10)
@@ -745,137 +607,37 @@ mod tests {
     }
 
     #[test]
-    fn a_pulled_rate_card_applies_whole_or_not_at_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(&dir.path().join("s.db")).unwrap();
-        let s = settings();
-        let served = &s.policy.destinations.served;
-        assert_eq!(st.rate_card_in_force().unwrap(), None);
-        let good = crate::config::EMBEDDED_CONFIG; // not a card: fails validation
-        let err = st.apply_rate_card(good, served, t(1)).unwrap_err();
-        assert!(matches!(err, RateCardRefused::Invalid(_)), "{err}");
-        assert!(err.to_string().contains("kept out"), "{err}");
-        assert_eq!(st.rate_card_in_force().unwrap(), None);
-
-        let card_text = String::from_utf8(s.rate_card_source.read().unwrap()).unwrap();
-        let v2 = card_text.replace("sample-2026-11", "hq-2026-12");
-        let applied = st.apply_rate_card(&v2, served, t(2)).unwrap();
-        assert!(applied.changed);
-        assert_eq!(applied.card.version, "hq-2026-12");
-        assert_eq!(st.rate_card_in_force().unwrap(), Some(applied.card.clone()));
-        assert!(!st.apply_rate_card(&v2, served, t(3)).unwrap().changed);
-
-        // Missing a served destination: kept out, the old card stays.
-        let no_cn = v2
-            .replace("hq-2026-12", "hq-2027-01")
-            .split("# China")
-            .next()
-            .unwrap()
-            .to_owned();
-        let err = st.apply_rate_card(&no_cn, served, t(4)).unwrap_err();
-        assert!(err.to_string().contains("CN"), "{err}");
-        // Same version, other figures: kept out.
-        let reused = v2.replace("first = \"14.00\"", "first = \"1.00\"");
-        let err = st.apply_rate_card(&reused, served, t(5)).unwrap_err();
-        assert!(
-            matches!(err, RateCardRefused::VersionReused { .. }),
-            "{err}"
-        );
-        // Broken TOML: kept out.
-        let err = st
-            .apply_rate_card("version = \"x\"\n[destinations.JP\n", served, t(6))
-            .unwrap_err();
-        assert!(matches!(err, RateCardRefused::Invalid(_)), "{err}");
-        drop(st);
-        let st = Store::open(&dir.path().join("s.db")).unwrap();
-        assert_eq!(
-            st.rate_card_version_in_force().unwrap().as_deref(),
-            Some("hq-2026-12")
-        );
-    }
-
-    #[test]
-    fn manifest_pages_keep_their_cursor_and_rejudge_unknown_waybills_once() {
+    fn scans_standing_on_a_reason_are_found_by_scan_or_by_resolution() {
         let mut st = Store::open_in_memory().unwrap();
-        let policy = settings().policy;
-        let unknown = scan("u1", 1000, "EE123456785GB", None);
-        assert_eq!(unknown.reasons, vec![Reason::UnknownWaybill]);
-        assert_eq!(unknown.disposition, Disposition::Manual);
-        st.insert_scan(&unknown).unwrap();
-        let known_e = entry("RR473124829US");
-        st.insert_scan(&scan("k1", 2000, "RR473124829US", Some(&known_e)))
-            .unwrap();
-        assert_eq!(st.manifest_cursor().unwrap(), None);
-
-        let applied = st
-            .apply_manifest_page(
-                &[entry("EE123456785GB"), entry("RR473124829US")],
-                "42",
-                t(3000),
-            )
-            .unwrap();
-        assert_eq!(applied.counts.inserted, 2);
-        assert_eq!(st.manifest_cursor().unwrap().as_deref(), Some("42"));
-        let made = st
-            .rejudge_waybills(&applied.changed, &policy, t(3000))
-            .unwrap();
-        assert_eq!(made.len(), 1, "only the unknown_waybill scan: {made:?}");
-        let r = &made[0];
-        assert_eq!(r.scan_id, "u1");
-        assert_eq!(r.actor, ACTOR_SYSTEM);
-        let expected = judge(
-            &measurement_of(&unknown),
-            Some(&entry("EE123456785GB")),
-            &policy,
-        );
-        assert_eq!(r.disposition, Some(expected.verdict.disposition));
-        assert_eq!(r.reasons, expected.verdict.reasons);
-        assert!(!r.reasons.contains(&Reason::UnknownWaybill));
-        assert_eq!(
-            st.scan("u1").unwrap().unwrap(),
-            unknown,
-            "the scan is never edited"
-        );
-        assert_eq!(st.resolutions_of("u1").unwrap(), vec![r.clone()]);
-        let pending: Vec<String> = st
-            .pending_outbox(0, 10)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.record_id)
-            .collect();
-        assert_eq!(
-            pending.last(),
-            Some(&r.id),
-            "the resolution goes to head office"
-        );
-
-        // Judged once: again, or at start, makes nothing new.
-        assert!(
-            st.rejudge_waybills(&applied.changed, &policy, t(4000))
-                .unwrap()
-                .is_empty()
-        );
-        assert!(st.rejudge_pending(&policy, t(4000)).unwrap().is_empty());
-        let again = st
-            .apply_manifest_page(&[entry("EE123456785GB")], "43", t(5000))
-            .unwrap();
-        assert_eq!(again.counts.unchanged, 1);
-        assert!(again.changed.is_empty());
-        assert_eq!(st.manifest_cursor().unwrap().as_deref(), Some("43"));
-    }
-
-    #[test]
-    fn rejudge_pending_catches_up_after_a_crash() {
-        let mut st = Store::open_in_memory().unwrap();
-        let policy = settings().policy;
         st.insert_scan(&scan("u1", 1000, "EE123456785GB", None))
             .unwrap();
-        st.apply_manifest_page(&[entry("EE123456785GB")], "1", t(2000))
+        let known = entry("RR473124829US");
+        st.insert_scan(&scan("k1", 2000, "RR473124829US", Some(&known)))
             .unwrap();
-        // (the process died here, before rejudge_waybills)
-        let made = st.rejudge_pending(&policy, t(3000)).unwrap();
-        assert_eq!(made.len(), 1);
-        assert_eq!(made[0].scan_id, "u1");
+        let found = |st: &Store, w: Option<&str>| -> Vec<String> {
+            st.scans_standing_on(&[Reason::UnknownWaybill], w)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(found(&st, None), ["u1"]);
+        assert_eq!(found(&st, Some("EE123456785GB")), ["u1"]);
+        assert!(found(&st, Some("RR473124829US")).is_empty());
+        // An operator typed a waybill that is not in the manifest for the known scan.
+        let r = Resolution {
+            id: "r1".into(),
+            scan_id: "k1".into(),
+            created_at: t(3000),
+            actor: ACTOR_OPERATOR.into(),
+            waybill: Some("CP123456785DE".into()),
+            disposition: Some(Disposition::Manual),
+            reasons: vec![Reason::UnknownWaybill],
+            note: None,
+        };
+        st.insert_resolution(&r).unwrap();
+        assert_eq!(found(&st, Some("CP123456785DE")), ["k1"]);
+        assert_eq!(found(&st, None), ["u1", "k1"]);
     }
 
     #[test]
@@ -904,18 +666,5 @@ mod tests {
             one.pending_outbox(0, 100).unwrap(),
             bulk.pending_outbox(0, 100).unwrap()
         );
-    }
-
-    #[test]
-    fn measurement_is_read_back_with_its_problems() {
-        let mut s = scan("x", 1, "EE123456785GB", None);
-        s.weight = None;
-        s.dims = None;
-        s.reasons = vec![Reason::UnknownWaybill, Reason::UnstableWeight];
-        let m = measurement_of(&s);
-        assert_eq!(m.weight, Err(Problem::Unstable));
-        assert_eq!(m.dims, Err(Problem::Fault));
-        s.reasons.push(Reason::Uncalibrated);
-        assert_eq!(measurement_of(&s).dims, Err(Problem::Uncalibrated));
     }
 }

@@ -4,8 +4,6 @@
 //! whatever was not acknowledged is still pending in the outbox and is sent again, and head
 //! office stores each id once.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,11 +17,9 @@ use super::schedule::{History, Schedule, UploadWhy, backoff};
 use super::token::Token;
 use super::wire::{encode_batch, manifest_from_wire};
 use crate::config::Settings;
-use crate::country::Country;
-use crate::judge::Policy;
 use crate::pricing::RateCard;
 use crate::store::outbox::Resolution;
-use crate::store::{ImportCounts, Store};
+use crate::store::{EventKind, ImportCounts, Records, Store};
 
 /// Told how an upload goes; `intake sync` draws a progress bar, the daemon logs.
 pub trait Progress {
@@ -105,7 +101,7 @@ pub fn dry_run(store: &Store, batch_size: usize) -> Result<Summary, SyncError> {
 /// with exponential backoff and jitter. Rows are marked delivered only for the ids head
 /// office acknowledged. On success the outbox is empty and `last_upload_ok` is recorded.
 pub fn upload_all(
-    store: &mut Store,
+    records: &Records,
     client: &Client,
     station_id: &str,
     batch_size: usize,
@@ -115,19 +111,28 @@ pub fn upload_all(
 ) -> Result<UploadReport, SyncError> {
     let mut report = UploadReport::default();
     let mut size = batch_size.max(1);
-    progress.start(store.outbox_depth()?);
+    progress.start(records.read(|st| st.outbox_depth()).wait()?);
     let mut failures = 0u32;
     let mut last_progress = Instant::now();
     loop {
         if stop.is_stopped() {
             return Err(SyncError::Stopped);
         }
-        let pending = store.pending_outbox(0, size)?;
-        let Some(batch) = plan_batches(&pending, size).into_iter().next() else {
+        let (batch, loaded) = records
+            .read(move |st| {
+                let pending = st.pending_outbox(0, size)?;
+                let Some(batch) = plan_batches(&pending, size).into_iter().next() else {
+                    return Ok(None);
+                };
+                let loaded = st.outbox_records(&batch.rows)?;
+                Ok(Some((batch, loaded)))
+            })
+            .wait()?
+            .map_or((None, Vec::new()), |(b, l)| (Some(b), l));
+        let Some(batch) = batch else {
             break;
         };
-        let records = store.outbox_records(&batch.rows)?;
-        let body = encode_batch(&records, station_id)?;
+        let body = encode_batch(&loaded, station_id)?;
         let span = info_span!(
             "upload_batch",
             records = batch.rows.len(),
@@ -143,7 +148,9 @@ pub fn upload_all(
                         batch.rows.len()
                     )));
                 }
-                let n = store.mark_delivered(&r.delivered, Timestamp::now())?;
+                let n = records
+                    .mark_delivered(r.delivered.clone(), Timestamp::now())
+                    .wait()?;
                 if !r.unconfirmed.is_empty() {
                     warn!(
                         unconfirmed = r.unconfirmed.len(),
@@ -185,7 +192,7 @@ pub fn upload_all(
             Err(e) => return Err(e),
         }
     }
-    store.set_last_upload_ok(Timestamp::now())?;
+    records.set_last_upload_ok(Timestamp::now()).wait()?;
     progress.finish();
     Ok(report)
 }
@@ -204,18 +211,13 @@ pub struct PullReport {
     pub rate_card_refused: Option<String>,
 }
 
-/// Pulls manifest pages until head office has no more, judging again the scans whose
-/// entries arrived, then the rate card. A card that fails validation is kept out (reported
-/// in `rate_card_refused`); the card in force stays. `policy.card` follows the card in force.
-pub fn pull_all(
-    store: &mut Store,
-    client: &Client,
-    policy: &mut Policy,
-    served: &BTreeSet<Country>,
-) -> Result<PullReport, SyncError> {
+/// Pulls manifest pages until head office has no more (the store actor judges again the
+/// scans whose entries arrived), then the rate card. A card that fails validation is kept
+/// out (reported in `rate_card_refused`); the card in force stays.
+pub fn pull_all(records: &Records, client: &Client) -> Result<PullReport, SyncError> {
     let mut report = PullReport::default();
     loop {
-        let since = store.manifest_cursor()?;
+        let since = records.read(|st| st.manifest_cursor()).wait()?;
         let page = client.manifest_page(since.as_deref(), 1000)?;
         let mut entries = Vec::with_capacity(page.entries.len());
         for v in page.entries {
@@ -232,25 +234,20 @@ pub fn pull_all(
                 }
             }
         }
-        let now = Timestamp::now();
-        let applied = store.apply_manifest_page(&entries, &page.cursor, now)?;
+        let applied = records.apply_manifest_page(entries, &page.cursor).wait()?;
         report.manifest.inserted += applied.counts.inserted;
         report.manifest.updated += applied.counts.updated;
         report.manifest.unchanged += applied.counts.unchanged;
-        report
-            .rejudged
-            .extend(store.rejudge_waybills(&applied.changed, policy, now)?);
+        report.rejudged.extend(applied.rejudged);
         if !page.more || since.as_deref() == Some(page.cursor.as_str()) {
             break;
         }
     }
-    let have = store.rate_card_version_in_force()?;
-    if let Some(doc) = client.rate_card(have.as_deref())? {
-        match store.apply_rate_card(&doc.body, served, Timestamp::now()) {
+    let have = records.in_force().policy.card.version.clone();
+    if let Some(doc) = client.rate_card(Some(&have))? {
+        match records.apply_rate_card(doc.body.clone()).wait() {
             Ok(applied) => {
                 if applied.changed {
-                    info!(version = %applied.card.version, "rate card from head office in force");
-                    policy.card = applied.card.clone();
                     report.rate_card = Some(applied.card);
                 }
             }
@@ -290,11 +287,6 @@ pub struct SyncHandle {
 }
 
 impl SyncHandle {
-    /// A record was committed: the task checks the backlog.
-    pub fn record_committed(&self) {
-        self.wake.notify_one();
-    }
-
     /// Upload and pull now, whatever the schedule says.
     pub fn sync_now(&self) {
         self.now.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -311,8 +303,7 @@ impl SyncHandle {
 pub struct SyncTask {
     settings: SyncSettings,
     station_id: String,
-    db_path: PathBuf,
-    policy: Policy,
+    records: Records,
     client: Client,
     handle: SyncHandle,
 }
@@ -320,7 +311,10 @@ pub struct SyncTask {
 impl SyncTask {
     /// Builds the task from the station settings: `Ok(None)` when no `[sync]` is configured.
     /// Refuses a token file that is world-readable (the daemon should not start then).
-    pub fn from_settings(settings: &Settings) -> Result<Option<SyncTask>, SyncError> {
+    pub fn from_settings(
+        settings: &Settings,
+        records: Records,
+    ) -> Result<Option<SyncTask>, SyncError> {
         let Some(sync) = settings.sync.clone() else {
             return Ok(None);
         };
@@ -329,8 +323,7 @@ impl SyncTask {
         let (events, _) = tokio::sync::broadcast::channel(64);
         Ok(Some(SyncTask {
             station_id: settings.station_id.clone(),
-            db_path: settings.db_path(),
-            policy: settings.policy.clone(),
+            records,
             client,
             handle: SyncHandle {
                 wake: Arc::new(tokio::sync::Notify::new()),
@@ -346,11 +339,10 @@ impl SyncTask {
     }
 
     /// Runs until `shutdown` completes: uploads at the daily slot (catching up a missed one
-    /// at start) and when the backlog reaches its threshold, pulls the manifest and rate
-    /// card every `pull_every` while head office answers, and judges again at start any
-    /// `unknown_waybill` scan whose entry arrived before a crash. Blocking work runs on
-    /// tokio's blocking pool with its own store connection, so intake never waits on sync
-    /// (SQLite WAL: the intake writer and this one take turns per short transaction).
+    /// at start) and when the backlog reaches its threshold (it hears of every commit from
+    /// the store's events), and pulls the manifest and rate card every `pull_every` while
+    /// head office answers. Blocking work runs on tokio's blocking pool; every write goes
+    /// through the store actor, so intake never waits on sync.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()>,
@@ -358,44 +350,26 @@ impl SyncTask {
         let SyncTask {
             settings,
             station_id,
-            db_path,
-            mut policy,
+            records,
             client,
             handle,
         } = self;
-        let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
-            .await
-            .map_err(|e| SyncError::Protocol(format!("sync task: {e}")))??;
-        let store = Arc::new(Mutex::new(store));
         let stop = Stop::new();
-        let served = policy.destinations.served.clone();
         let schedule: Schedule = settings.schedule.clone();
-
-        let mut history = History::default();
-        let p = policy.clone();
-        let (ok, card, rejudged) = on_store(&store, move |st| {
-            let rejudged = st.rejudge_pending(&p, Timestamp::now())?;
-            Ok((st.last_upload_ok()?, st.rate_card_in_force()?, rejudged))
-        })
-        .await?;
-        history.last_upload_ok = ok;
-        if let Some(c) = card {
-            // A card pulled earlier stays in force across restarts.
-            policy.card = c;
-        }
-        if !rejudged.is_empty() {
-            let _ = handle.events.send(SyncEvent::Pulled {
-                manifest: ImportCounts::default(),
-                rejudged,
-                rate_card: None,
-                rate_card_refused: None,
-            });
-        }
+        let last_upload_ok =
+            on_records(&records, |r| Ok(r.read(|st| st.last_upload_ok()).wait()?)).await?;
+        let mut history = History {
+            last_upload_ok,
+            ..History::default()
+        };
+        let mut events = records.subscribe();
+        let mut events_alive = true;
 
         tokio::pin!(shutdown);
         loop {
             let now = ZonedDateTime::now();
-            let backlog = on_store(&store, |st| Ok(st.outbox_depth()?)).await?;
+            let backlog =
+                on_records(&records, |r| Ok(r.read(|st| st.outbox_depth()).wait()?)).await?;
             let forced = handle.now.swap(false, std::sync::atomic::Ordering::SeqCst);
             let mut due = schedule.due(&history, &now, backlog, jitter());
             if forced {
@@ -404,19 +378,13 @@ impl SyncTask {
             }
             if due.pull {
                 let c = client.clone();
-                let mut p = policy.clone();
-                let served = served.clone();
-                let out = on_store(&store, move |st| {
-                    let r = pull_all(st, &c, &mut p, &served)?;
-                    Ok((r, p))
-                })
-                .instrument(info_span!("sync_pull"))
-                .await;
+                let out = on_records(&records, move |r| pull_all(r, &c))
+                    .instrument(info_span!("sync_pull"))
+                    .await;
                 history.last_pull_attempt = Some(Timestamp::now());
                 match out {
-                    Ok((r, p)) => {
+                    Ok(r) => {
                         history.pull_failures = 0;
-                        policy = p;
                         let _ = handle.events.send(SyncEvent::Pulled {
                             manifest: r.manifest,
                             rejudged: r.rejudged,
@@ -442,8 +410,8 @@ impl SyncTask {
                     max: schedule.retry_max,
                     give_up_after: Duration::ZERO,
                 };
-                let out = on_store(&store, move |st| {
-                    upload_all(st, &c, &sid, batch, retry, &mut Quiet, &stop2)
+                let out = on_records(&records, move |r| {
+                    upload_all(r, &c, &sid, batch, retry, &mut Quiet, &stop2)
                 })
                 .instrument(info_span!("sync_upload", why = ?why, backlog))
                 .await;
@@ -473,28 +441,36 @@ impl SyncTask {
             // Look at least once a minute: the clock may jump, and the backlog grows.
             let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))
                 .min(Duration::from_secs(60));
-            tokio::select! {
-                () = &mut shutdown => {
-                    stop.stop();
-                    return Ok(());
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            // New records wake the task (the backlog may have reached its threshold);
+            // other events (deliveries, rate cards) do not.
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => {
+                        stop.stop();
+                        return Ok(());
+                    }
+                    () = handle.wake.notified() => break,
+                    () = &mut sleep => break,
+                    ev = events.next(), if events_alive => match ev {
+                        Some(ev) if matches!(ev.kind, EventKind::ScanCommitted(_) | EventKind::ResolutionRecorded(_)) => break,
+                        Some(_) => {}
+                        None => events_alive = false,
+                    },
                 }
-                () = handle.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
             }
         }
     }
 }
 
-/// Runs `f` on the store on tokio's blocking pool.
-async fn on_store<T: Send + 'static>(
-    store: &Arc<Mutex<Store>>,
-    f: impl FnOnce(&mut Store) -> Result<T, SyncError> + Send + 'static,
+/// Runs `f` with the store actor's handle on tokio's blocking pool (its calls wait).
+async fn on_records<T: Send + 'static>(
+    records: &Records,
+    f: impl FnOnce(&Records) -> Result<T, SyncError> + Send + 'static,
 ) -> Result<T, SyncError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut st)
-    })
-    .await
-    .map_err(|e| SyncError::Protocol(format!("sync task: {e}")))?
+    let records = records.clone();
+    tokio::task::spawn_blocking(move || f(&records))
+        .await
+        .map_err(|e| SyncError::Protocol(format!("sync task: {e}")))?
 }

@@ -158,6 +158,8 @@ struct WireScan {
     quoted_cents: Option<i64>,
     adjustment_cents: Option<i64>,
     rate_card_version: Option<String>,
+    #[serde(default)]
+    in_force_version: Option<u64>,
     // For people; head office recomputes them from the exact fields.
     #[allow(dead_code)]
     weight_lb: Option<Value>,
@@ -270,6 +272,7 @@ fn parse_scan(w: WireScan) -> Result<ScanRecord, String> {
             .map_err(|e| e.to_string())?,
         reasons: reasons(&w.reasons)?,
         rate_card_version: w.rate_card_version,
+        in_force_version: w.in_force_version,
         id: w.scan_id,
         station_id: w.station_id,
         waybill: w.waybill,

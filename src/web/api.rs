@@ -14,13 +14,14 @@ use futures_util::stream::Stream;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::resolve::{self, ResolutionRequest, ResolveError, needs_operator};
 use super::{AppState, metrics};
 use crate::daemon::evidence;
+use crate::decide::{ResolutionRequest, ResolveError, needs_operator};
 use crate::rules::Disposition;
 use crate::scan::ScanRecord;
+use crate::store::actor::ResolveFailed;
 use crate::store::outbox::{ACTOR_OPERATOR, Resolution};
 use crate::store::{ScanFilter, Store, StoreError};
 use crate::sync::wire::resolution_to_wire;
@@ -282,54 +283,20 @@ pub(super) async fn resolution(
             ),
         )
     })?;
-    let (r, station_id) = db(&app, move |store, app| {
-        let scan = store
-            .scan(&id)?
-            .ok_or_else(|| ApiError::not_found("such scan"))?;
-        let earlier = store.resolutions_of(&id)?;
-        let refused = |e: ResolveError| {
+    let r = app.records.resolve(&id, req).await.map_err(|e| match e {
+        ResolveFailed::NoSuchScan(_) => ApiError::not_found("such scan"),
+        ResolveFailed::Refused(e) => {
             let status = match e {
                 ResolveError::AlreadyResolved { .. } => StatusCode::CONFLICT,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             ApiError::new(status, e.to_string())
-        };
-        let waybill = resolve::requested_waybill(&req, &app.settings.waybill).map_err(refused)?;
-        let entry = match &waybill {
-            Some(w) => store.manifest_entry(w)?,
-            None => None,
-        };
-        // Price with the card in force (head office may have sent a newer one).
-        let mut policy = app.settings.policy.clone();
-        if let Some(card) = store.rate_card_in_force()? {
-            policy.card = card;
         }
-        let now = Timestamp::now();
-        let r = resolve::operator_resolution(
-            &scan,
-            &earlier,
-            &req,
-            &app.settings.waybill,
-            entry.as_ref(),
-            &policy,
-            crate::scan::new_scan_id(),
-            now,
-        )
-        .map_err(refused)?;
-        store.insert_resolution(&r)?;
-        Ok((r, scan.station_id))
-    })
-    .await?;
-    info!(
-        scan_id = %r.scan_id,
-        waybill = r.waybill.as_deref().unwrap_or("-"),
-        disposition = ?r.disposition,
-        "operator resolution stored"
-    );
-    app.hub.resolution(&r, &station_id);
+        ResolveFailed::Store(e) => e.into(),
+    })?;
     Ok(json_response(
         StatusCode::CREATED,
-        &resolution_to_wire(&r, &station_id),
+        &resolution_to_wire(&r, &app.settings.station_id),
     ))
 }
 
@@ -437,11 +404,8 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Result<Response, Api
         ready,
     };
     Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        metrics::render(&snap.metrics, &g),
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        app.hub.metrics().render(&g),
     )
         .into_response())
 }
@@ -473,8 +437,37 @@ pub(super) async fn status(State(app): State<AppState>) -> Result<Response, ApiE
 /// The live event stream: a `hello`, then every event of the hub until the daemon stops.
 /// The browser's EventSource reconnects by itself (after `retry`), also to a restarted
 /// daemon.
+/// How far back a reconnecting dashboard's `Last-Event-ID` is replayed from the store.
+const REPLAY_MAX: u64 = 10_000;
+
+/// The store event as the dashboard gets it: numbered (`id:`), so a page that reconnects
+/// with `Last-Event-ID` gets what it missed.
+fn store_event(app: &AppState, ev: &crate::store::Event) -> Event {
+    use crate::store::EventKind;
+    let data = match &ev.kind {
+        EventKind::ScanCommitted(rec) => scan_json(rec, &[], has_evidence(app, &rec.id)),
+        EventKind::ResolutionRecorded(r) => resolution_to_wire(r, &app.settings.station_id),
+        EventKind::InForce {
+            version,
+            rate_card,
+            why,
+        } => json!({ "version": version, "rate_card": rate_card, "why": why }),
+        EventKind::ManifestChanged {
+            source,
+            inserted,
+            updated,
+        } => json!({ "source": source, "inserted": inserted, "updated": updated }),
+        EventKind::Delivered { records } => json!({ "records": records }),
+    };
+    Event::default()
+        .id(ev.seq.to_string())
+        .event(ev.kind.name())
+        .data(data.to_string())
+}
+
 pub(super) async fn events(
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let permit = app.sse_slots.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
@@ -489,18 +482,31 @@ pub(super) async fn events(
             json!({
                 "station_id": app.settings.station_id,
                 "web_started_at": app.hub.started_at().to_string(),
+                "event": app.records.head(),
             })
             .to_string(),
         );
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let store = match last_seen {
+        Some(n) => app
+            .records
+            .subscribe_after(n.max(app.records.head().saturating_sub(REPLAY_MAX))),
+        None => app.records.subscribe(),
+    };
     struct St {
         rx: tokio::sync::broadcast::Receiver<super::LiveEvent>,
-        hub: super::Hub,
+        store: crate::store::Subscription,
+        app: AppState,
         hello: Option<Event>,
         _permit: tokio::sync::OwnedSemaphorePermit,
     }
     let st = St {
         rx: app.hub.subscribe(),
-        hub: app.hub.clone(),
+        store,
+        app: app.clone(),
         hello: Some(hello),
         _permit: permit,
     };
@@ -509,11 +515,16 @@ pub(super) async fn events(
             return Some((Ok(h), st));
         }
         use tokio::sync::broadcast::error::RecvError;
+        let hub = st.app.hub.clone();
         let ev = tokio::select! {
-            () = st.hub.wait_closed() => return None,
+            () = hub.wait_closed() => return None,
+            ev = st.store.next() => match ev {
+                Some(ev) => store_event(&st.app, &ev),
+                None => return None,
+            },
             r = st.rx.recv() => match r {
                 Ok(ev) => Event::default().event(ev.name).data(ev.data),
-                // The page reloads its data: nothing is lost for long.
+                // Live device news only (status, evidence): the next one tells the same.
                 Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
                 Err(RecvError::Closed) => return None,
             },

@@ -9,11 +9,10 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
 use super::metrics::Metrics;
-use crate::daemon::Committed;
 use crate::daemon::evidence::Usage;
 use crate::daemon::status::StatusDoc;
 use crate::judge::WaybillRead;
-use crate::store::outbox::Resolution;
+use crate::store::{EventKind, Subscription};
 
 /// One server-sent event: its name and its JSON data.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +26,6 @@ pub struct LiveEvent {
 pub struct Snapshot {
     /// The daemon's status (devices, phase); `None` until the daemon loop started.
     pub status: Option<StatusDoc>,
-    pub metrics: Metrics,
     pub evidence: Usage,
     /// The daemon loop has stopped (or was never started).
     pub stopped: bool,
@@ -36,6 +34,7 @@ pub struct Snapshot {
 struct Inner {
     events: broadcast::Sender<LiveEvent>,
     state: Mutex<Snapshot>,
+    metrics: Metrics,
     closed: watch::Sender<bool>,
     started_at: Timestamp,
 }
@@ -64,6 +63,7 @@ impl Hub {
         Hub(Arc::new(Inner {
             events,
             state: Mutex::new(Snapshot::default()),
+            metrics: Metrics::new(),
             closed,
             started_at: Timestamp::now(),
         }))
@@ -89,6 +89,11 @@ impl Hub {
     /// When the web server was started (the page reloads its data when this changes).
     pub fn started_at(&self) -> Timestamp {
         self.0.started_at
+    }
+
+    /// The counters and histograms for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -127,7 +132,7 @@ impl Hub {
                         .map(|(name, _)| name.clone())
                         .collect();
                     for name in back {
-                        *s.metrics.reconnects.entry(name).or_default() += 1;
+                        self.0.metrics.reconnect(&name);
                     }
                 }
                 s.status = Some(doc.clone());
@@ -148,29 +153,27 @@ impl Hub {
             WaybillRead::NoRead => "no_read",
             WaybillRead::Ambiguous(_) => "ambiguous",
         };
-        *self
-            .state()
-            .metrics
-            .decode_failures
-            .entry(kind)
-            .or_default() += 1;
+        self.0.metrics.decode_failure(kind);
     }
 
-    /// A scan was stored: count it and show it.
-    pub fn committed(&self, c: &Committed) {
-        {
-            let mut s = self.state();
-            *s.metrics.scans.entry(c.record.disposition).or_default() += 1;
-            s.metrics.cycle.observe(c.cycle);
+    /// A parcel's cycle, detection to committed.
+    pub fn observe_cycle(&self, d: std::time::Duration) {
+        self.0.metrics.cycle(d);
+    }
+
+    /// The time from the stable weight to the verdict committed and shown.
+    pub fn observe_verdict(&self, d: std::time::Duration) {
+        self.0.metrics.verdict(d);
+    }
+
+    /// A store event, for the counters (the event stream itself reaches each dashboard
+    /// through its own subscription).
+    pub fn count(&self, kind: &EventKind) {
+        match kind {
+            EventKind::ScanCommitted(rec) => self.0.metrics.scan(rec.disposition),
+            EventKind::ResolutionRecorded(_) => self.0.metrics.resolution(),
+            _ => {}
         }
-        let mut v = super::api::scan_json(&c.record, &[], false);
-        if let Some(m) = v.as_object_mut() {
-            m.insert(
-                "cycle_ms".into(),
-                json!(u64::try_from(c.cycle.as_millis()).unwrap_or(u64::MAX)),
-            );
-        }
-        self.send("scan", &v);
     }
 
     /// An evidence image was saved (`scan_id` empty: only the usage changed).
@@ -180,14 +183,13 @@ impl Hub {
             self.send("evidence", &json!({ "scan_id": scan_id }));
         }
     }
+}
 
-    /// An operator resolution was stored.
-    pub fn resolution(&self, r: &Resolution, station_id: &str) {
-        self.state().metrics.resolutions += 1;
-        self.send(
-            "resolution",
-            &crate::sync::wire::resolution_to_wire(r, station_id),
-        );
+/// Counts every store event for `/metrics`, in order, none dropped; ends when the store
+/// actor stops.
+pub async fn feed(mut events: Subscription, hub: Hub) {
+    while let Some(ev) = events.next().await {
+        hub.count(&ev.kind);
     }
 }
 
@@ -209,7 +211,7 @@ mod tests {
         hub.status(&f.doc);
         f.set_device("scale", true, None);
         hub.status(&f.doc);
-        assert_eq!(hub.snapshot().metrics.reconnects["scale"], 1);
+        assert_eq!(hub.metrics().reconnects_of("scale"), 1);
         assert_eq!(rx.try_recv().unwrap().name, "status");
         let last = rx.try_recv().unwrap();
         let doc: StatusDoc = serde_json::from_str(&last.data).unwrap();
@@ -218,8 +220,9 @@ mod tests {
         hub.label_read(&WaybillRead::NoRead, false);
         hub.label_read(&WaybillRead::Read("x".into()), false);
         hub.label_read(&WaybillRead::NoRead, true);
-        let m = hub.snapshot().metrics;
-        assert_eq!(m.decode_failures["no_read"], 1);
-        assert_eq!(m.decode_failures["camera_error"], 1);
+        let m = hub.metrics();
+        assert_eq!(m.decode_failures_of("no_read"), 1);
+        assert_eq!(m.decode_failures_of("camera_error"), 1);
+        assert_eq!(m.decode_failures_of("ambiguous"), 0);
     }
 }

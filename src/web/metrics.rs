@@ -1,15 +1,31 @@
-//! `/metrics` in the Prometheus text exposition format (version 0.0.4). Counters live in
-//! [`Metrics`], updated by the daemon's hooks; gauges are read when scraped. Names follow
-//! `<noun>_<unit>_total`, with few label values (dispositions, devices, failure kinds).
+//! `/metrics` in the OpenMetrics text format, through `prometheus-client`. Counters and
+//! histograms live for the daemon's life (fixed size whatever it runs); gauges are read when
+//! scraped. Names follow `<noun>_<unit>_total`, with few label values (dispositions,
+//! devices, failure kinds).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::daemon::Durations;
 use crate::rules::Disposition;
+
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The cycle-time histogram's upper bounds, in seconds.
 pub const CYCLE_BUCKETS: [f64; 9] = [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0];
+/// The verdict-latency histogram's upper bounds, in seconds (the target is 50 ms).
+pub const VERDICT_BUCKETS: [f64; 9] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 const DISPOSITIONS: [Disposition; 5] = [
     Disposition::Accept,
@@ -22,40 +38,27 @@ const DISPOSITIONS: [Disposition; 5] = [
 /// Why a label gave no waybill.
 pub const DECODE_FAILURE_KINDS: [&str; 3] = ["no_read", "ambiguous", "camera_error"];
 
-/// A cumulative histogram.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Histogram {
-    /// Observations at or below each bound of [`CYCLE_BUCKETS`] (not cumulative here).
-    counts: [u64; CYCLE_BUCKETS.len()],
-    over: u64,
-    sum: f64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DispositionLabel {
+    disposition: String,
 }
 
-impl Histogram {
-    pub fn observe(&mut self, d: Duration) {
-        let s = d.as_secs_f64();
-        self.sum += s;
-        match CYCLE_BUCKETS.iter().position(|b| s <= *b) {
-            Some(i) => self.counts[i] += 1,
-            None => self.over += 1,
-        }
-    }
-
-    pub fn count(&self) -> u64 {
-        self.counts.iter().sum::<u64>() + self.over
-    }
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
 }
 
-/// Counters since the daemon started.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Metrics {
-    pub scans: BTreeMap<Disposition, u64>,
-    pub decode_failures: BTreeMap<&'static str, u64>,
-    pub cycle: Histogram,
-    /// Times a device came back after a fault, by device name.
-    pub reconnects: BTreeMap<String, u64>,
-    pub resolutions: u64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeviceLabel {
+    device: String,
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuantileLabel {
+    quantile: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Values read at scrape time.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,156 +72,229 @@ pub struct Gauges {
     pub ready: bool,
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+/// The daemon's metrics since it started.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    scans: Family<DispositionLabel, Counter>,
+    decode_failures: Family<KindLabel, Counter>,
+    cycle: Histogram,
+    verdict: Histogram,
+    verdict_quantiles: Family<QuantileLabel, FloatGauge>,
+    /// Exact quantiles of the verdict latency (fixed size).
+    verdict_hdr: Mutex<Durations>,
+    resolutions: Counter,
+    reconnects: Family<DeviceLabel, Counter>,
 }
 
-/// A sample value as Prometheus writes floats.
-fn num(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+fn new_histogram(buckets: &[f64]) -> Histogram {
+    Histogram::new(buckets.iter().copied())
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            scans: Family::default(),
+            decode_failures: Family::default(),
+            cycle: new_histogram(&CYCLE_BUCKETS),
+            verdict: new_histogram(&VERDICT_BUCKETS),
+            verdict_quantiles: Family::default(),
+            verdict_hdr: Mutex::new(Durations::default()),
+            resolutions: Counter::default(),
+            reconnects: Family::default(),
+            registry: Registry::default(),
+        };
+        // Every label value shows from the start (a zero is an answer; a gap is not).
+        for d in DISPOSITIONS {
+            let _ = m.scans.get_or_create(&DispositionLabel {
+                disposition: d.as_str().to_owned(),
+            });
         }
-    } else {
-        format!("{v}")
+        for k in DECODE_FAILURE_KINDS {
+            let _ = m
+                .decode_failures
+                .get_or_create(&KindLabel { kind: k.into() });
+        }
+        registry.register(
+            "intake_scans",
+            "Scans stored since the daemon started, by disposition",
+            m.scans.clone(),
+        );
+        registry.register(
+            "intake_decode_failures",
+            "Labels that gave no waybill: no barcode read, two different waybills, or a camera error",
+            m.decode_failures.clone(),
+        );
+        registry.register(
+            "intake_cycle_seconds",
+            "From a parcel detected on the scale to its scan stored",
+            m.cycle.clone(),
+        );
+        registry.register(
+            "intake_verdict_seconds",
+            "From the stable weight to the verdict committed and shown",
+            m.verdict.clone(),
+        );
+        registry.register(
+            "intake_verdict_ms",
+            "The verdict latency's median and 99th percentile, in milliseconds",
+            m.verdict_quantiles.clone(),
+        );
+        registry.register(
+            "intake_resolutions",
+            "Resolutions recorded: an operator's, or the station judging again",
+            m.resolutions.clone(),
+        );
+        registry.register(
+            "intake_device_reconnects",
+            "Times a device answered again after a fault",
+            m.reconnects.clone(),
+        );
+        Metrics { registry, ..m }
     }
-}
 
-/// Escapes a label value (`\`, `"` and newlines).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+    pub fn scan(&self, d: Disposition) {
+        self.scans
+            .get_or_create(&DispositionLabel {
+                disposition: d.as_str().to_owned(),
+            })
+            .inc();
+    }
 
-/// The whole exposition (pure).
-pub fn render(m: &Metrics, g: &Gauges) -> String {
-    let mut o = String::with_capacity(4096);
-    family(
-        &mut o,
-        "intake_scans_total",
-        "counter",
-        "Scans stored since the daemon started, by disposition.",
-    );
-    for d in DISPOSITIONS {
-        let n = m.scans.get(&d).copied().unwrap_or(0);
-        let _ = writeln!(o, "intake_scans_total{{disposition=\"{d}\"}} {n}");
+    pub fn decode_failure(&self, kind: &str) {
+        self.decode_failures
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
     }
-    family(
-        &mut o,
-        "intake_decode_failures_total",
-        "counter",
-        "Labels that gave no waybill: no barcode read, two different waybills, or a camera error.",
-    );
-    for k in DECODE_FAILURE_KINDS {
-        let n = m.decode_failures.get(k).copied().unwrap_or(0);
-        let _ = writeln!(o, "intake_decode_failures_total{{kind=\"{k}\"}} {n}");
+
+    pub fn resolution(&self) {
+        self.resolutions.inc();
     }
-    family(
-        &mut o,
-        "intake_cycle_seconds",
-        "histogram",
-        "From a parcel detected on the scale to its scan stored.",
-    );
-    let mut cumulative = 0;
-    for (b, n) in CYCLE_BUCKETS.iter().zip(m.cycle.counts) {
-        cumulative += n;
-        let _ = writeln!(
-            o,
-            "intake_cycle_seconds_bucket{{le=\"{}\"}} {cumulative}",
-            num(*b)
+
+    pub fn reconnect(&self, device: &str) {
+        self.reconnects
+            .get_or_create(&DeviceLabel {
+                device: device.into(),
+            })
+            .inc();
+    }
+
+    pub fn cycle(&self, d: Duration) {
+        self.cycle.observe(d.as_secs_f64());
+    }
+
+    pub fn verdict(&self, d: Duration) {
+        self.verdict.observe(d.as_secs_f64());
+        let mut h = self.verdict_hdr.lock().unwrap_or_else(|e| e.into_inner());
+        h.record(d);
+        for (label, q) in [("0.5", 0.5), ("0.99", 0.99)] {
+            if let Some(ms) = h.quantile_ms(q) {
+                self.verdict_quantiles
+                    .get_or_create(&QuantileLabel {
+                        quantile: label.into(),
+                    })
+                    .set(ms);
+            }
+        }
+    }
+
+    /// Scans stored since start, by disposition (for the dashboard's status).
+    pub fn scans_total(&self) -> u64 {
+        DISPOSITIONS
+            .iter()
+            .map(|d| {
+                self.scans
+                    .get_or_create(&DispositionLabel {
+                        disposition: d.as_str().to_owned(),
+                    })
+                    .get()
+            })
+            .sum()
+    }
+
+    /// Times `device` came back after a fault.
+    pub fn reconnects_of(&self, device: &str) -> u64 {
+        self.reconnects
+            .get_or_create(&DeviceLabel {
+                device: device.into(),
+            })
+            .get()
+    }
+
+    /// Labels that gave no waybill, of one kind.
+    pub fn decode_failures_of(&self, kind: &str) -> u64 {
+        self.decode_failures
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .get()
+    }
+
+    /// The whole exposition: the long-lived metrics, then the gauges of this scrape.
+    pub fn render(&self, g: &Gauges) -> String {
+        let mut gauges = Registry::default();
+        let up: Family<DeviceLabel, Gauge> = Family::default();
+        for (d, ok) in &g.devices_up {
+            up.get_or_create(&DeviceLabel { device: d.clone() })
+                .set(i64::from(*ok));
+            // A device that never failed still shows its zero reconnects.
+            let _ = self
+                .reconnects
+                .get_or_create(&DeviceLabel { device: d.clone() });
+        }
+        gauges.register(
+            "intake_device_up",
+            "1 when the device works, 0 while it is in fault",
+            up,
         );
-    }
-    let _ = writeln!(
-        o,
-        "intake_cycle_seconds_bucket{{le=\"+Inf\"}} {}",
-        m.cycle.count()
-    );
-    let _ = writeln!(o, "intake_cycle_seconds_sum {}", num(m.cycle.sum));
-    let _ = writeln!(o, "intake_cycle_seconds_count {}", m.cycle.count());
-    family(
-        &mut o,
-        "intake_resolutions_total",
-        "counter",
-        "Operator resolutions recorded through the dashboard or API.",
-    );
-    let _ = writeln!(o, "intake_resolutions_total {}", m.resolutions);
-    family(
-        &mut o,
-        "intake_device_reconnects_total",
-        "counter",
-        "Times a device answered again after a fault.",
-    );
-    let mut devices: Vec<&String> = g.devices_up.keys().chain(m.reconnects.keys()).collect();
-    devices.sort();
-    devices.dedup();
-    for d in &devices {
-        let n = m.reconnects.get(*d).copied().unwrap_or(0);
-        let _ = writeln!(
-            o,
-            "intake_device_reconnects_total{{device=\"{}\"}} {n}",
-            label(d)
+        let int = |v: u64| {
+            let g: Gauge = Gauge::default();
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+            g
+        };
+        if let Some(n) = g.outbox_records {
+            gauges.register(
+                "intake_outbox_records",
+                "Records stored but not yet acknowledged by head office",
+                int(n),
+            );
+        }
+        if let Some(age) = g.sync_age_seconds {
+            let a: FloatGauge = Gauge::default();
+            a.set(age);
+            gauges.register(
+                "intake_sync_age_seconds",
+                "Seconds since head office last acknowledged an upload",
+                a,
+            );
+        }
+        gauges.register(
+            "intake_evidence_files",
+            "Evidence images kept",
+            int(g.evidence_files),
         );
-    }
-    family(
-        &mut o,
-        "intake_device_up",
-        "gauge",
-        "1 when the device works, 0 while it is in fault.",
-    );
-    for (d, up) in &g.devices_up {
-        let _ = writeln!(
-            o,
-            "intake_device_up{{device=\"{}\"}} {}",
-            label(d),
-            u8::from(*up)
+        gauges.register(
+            "intake_evidence_bytes",
+            "Bytes of evidence images kept",
+            int(g.evidence_bytes),
         );
-    }
-    if let Some(n) = g.outbox_records {
-        family(
-            &mut o,
-            "intake_outbox_records",
-            "gauge",
-            "Records stored but not yet acknowledged by head office.",
+        gauges.register(
+            "intake_ready",
+            "1 when devices are ready and the store is writable (as /readyz)",
+            int(u64::from(g.ready)),
         );
-        let _ = writeln!(o, "intake_outbox_records {n}");
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = encode_registry(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &gauges);
+        let _ = encode_eof(&mut out);
+        out
     }
-    if let Some(age) = g.sync_age_seconds {
-        family(
-            &mut o,
-            "intake_sync_age_seconds",
-            "gauge",
-            "Seconds since head office last acknowledged an upload.",
-        );
-        let _ = writeln!(o, "intake_sync_age_seconds {}", num(age));
-    }
-    family(
-        &mut o,
-        "intake_evidence_files",
-        "gauge",
-        "Evidence images kept.",
-    );
-    let _ = writeln!(o, "intake_evidence_files {}", g.evidence_files);
-    family(
-        &mut o,
-        "intake_evidence_bytes",
-        "gauge",
-        "Bytes of evidence images kept.",
-    );
-    let _ = writeln!(o, "intake_evidence_bytes {}", g.evidence_bytes);
-    family(
-        &mut o,
-        "intake_ready",
-        "gauge",
-        "1 when devices are ready and the store is writable (as /readyz).",
-    );
-    let _ = writeln!(o, "intake_ready {}", u8::from(g.ready));
-    o
 }
 
 #[cfg(test)]
@@ -227,32 +303,49 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_cumulative_and_end_in_inf() {
-        let mut m = Metrics::default();
+        let m = Metrics::new();
         for ms in [100, 250, 900, 2_500, 60_000] {
-            m.cycle.observe(Duration::from_millis(ms));
+            m.cycle(Duration::from_millis(ms));
         }
-        *m.scans.entry(Disposition::Accept).or_default() += 3;
-        m.reconnects.insert("scale".into(), 2);
+        for _ in 0..3 {
+            m.scan(Disposition::Accept);
+        }
+        m.reconnect("scale");
+        m.reconnect("scale");
+        for ms in 1..=100 {
+            m.verdict(Duration::from_millis(ms));
+        }
         let g = Gauges {
             devices_up: [("scale".to_owned(), true), ("cam\"era".to_owned(), false)].into(),
             outbox_records: Some(7),
             ..Gauges::default()
         };
-        let text = render(&m, &g);
+        let text = m.render(&g);
         let has = |l: &str| assert!(text.lines().any(|x| x == l), "{l} missing in\n{text}");
+        has("# TYPE intake_cycle_seconds histogram");
         has("intake_cycle_seconds_bucket{le=\"0.25\"} 2");
-        has("intake_cycle_seconds_bucket{le=\"1\"} 3");
-        has("intake_cycle_seconds_bucket{le=\"3\"} 4");
-        has("intake_cycle_seconds_bucket{le=\"30\"} 4");
+        has("intake_cycle_seconds_bucket{le=\"1.0\"} 3");
+        has("intake_cycle_seconds_bucket{le=\"3.0\"} 4");
+        has("intake_cycle_seconds_bucket{le=\"30.0\"} 4");
         has("intake_cycle_seconds_bucket{le=\"+Inf\"} 5");
         has("intake_cycle_seconds_count 5");
         has("intake_cycle_seconds_sum 63.75");
+        has("# TYPE intake_scans counter");
         has("intake_scans_total{disposition=\"accept\"} 3");
         has("intake_scans_total{disposition=\"return_to_sender\"} 0");
         has("intake_device_reconnects_total{device=\"scale\"} 2");
         has("intake_device_up{device=\"cam\\\"era\"} 0");
         has("intake_outbox_records 7");
+        let gauge = |series: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{series} missing in\n{text}"))
+        };
+        assert!((gauge("intake_verdict_ms{quantile=\"0.5\"}") - 50.0).abs() < 0.1);
+        assert!((gauge("intake_verdict_ms{quantile=\"0.99\"}") - 99.0).abs() < 0.1);
         assert!(!text.contains("intake_sync_age_seconds"), "no sync yet");
-        assert!(text.ends_with('\n'));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(m.scans_total(), 3);
     }
 }

@@ -16,7 +16,6 @@ mod api;
 pub mod config;
 mod live;
 pub mod metrics;
-pub mod resolve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,7 +32,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-pub use live::{Hub, LiveEvent, Snapshot};
+pub use live::{Hub, LiveEvent, Snapshot, feed};
 
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
@@ -61,7 +60,9 @@ pub enum WebError {
 
 struct App {
     hub: Hub,
+    /// A read-only connection: every write goes to the store actor through `records`.
     store: Mutex<Store>,
+    records: crate::store::Records,
     settings: Settings,
     evidence_dir: PathBuf,
     pin_required: bool,
@@ -251,15 +252,20 @@ pub struct WebServer {
 }
 
 impl WebServer {
-    /// Starts serving on `[web] listen`. The store is opened on a
-    /// connection of its own. A port that cannot be bound is logged and retried every few
+    /// Starts serving on `[web] listen`. The store is read on a read-only connection of
+    /// its own; resolutions are sent to the store actor. A port that cannot be bound is logged and retried every few
     /// seconds: the station weighs and judges without its dashboard.
-    pub fn start(settings: &Settings, hub: Hub) -> Result<WebServer, WebError> {
+    pub fn start(
+        settings: &Settings,
+        hub: Hub,
+        records: crate::store::Records,
+    ) -> Result<WebServer, WebError> {
         let listen = settings.web.listen;
-        let store = Store::open(&settings.db_path())?;
+        let store = Store::open_read_only(&settings.db_path())?;
         let app = Arc::new(App {
             hub: hub.clone(),
             store: Mutex::new(store),
+            records,
             evidence_dir: crate::daemon::evidence::dir_in(&settings.data_dir),
             pin_required: !listen.ip().is_loopback(),
             settings: settings.clone(),

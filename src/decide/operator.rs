@@ -5,11 +5,12 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use super::measurement_of;
 use crate::judge::{Policy, WaybillRead, judge};
 use crate::manifest::ManifestEntry;
-use crate::rules::Disposition;
+use crate::rules::{Disposition, Reason};
 use crate::scan::ScanRecord;
-use crate::store::outbox::{ACTOR_OPERATOR, Resolution, measurement_of};
+use crate::store::outbox::{ACTOR_OPERATOR, Resolution};
 use crate::waybill::WaybillRules;
 
 /// Longest operator note kept.
@@ -31,6 +32,9 @@ pub enum ResolutionRequest {
         #[serde(default)]
         note: Option<String>,
     },
+    /// A held parcel goes on (a supervisor checked the ID or the duties by other means):
+    /// the reason is required and kept.
+    Release { reason: String },
 }
 
 /// Why a resolution was refused.
@@ -50,6 +54,13 @@ pub enum ResolveError {
     NoteTooLong { len: usize },
     #[error("scan {scan_id} was already resolved by an operator; a second resolution is refused")]
     AlreadyResolved { scan_id: String },
+    #[error("scan {scan_id} is not on hold ({disposition}); only a held parcel is released")]
+    NotHeld {
+        scan_id: String,
+        disposition: Disposition,
+    },
+    #[error("a release needs a reason (who checked what); type one")]
+    NoReason,
 }
 
 /// Whether a scan needs an operator: the exceptions queue holds these until resolved.
@@ -73,7 +84,7 @@ pub fn requested_waybill(
                 text: waybill.trim().chars().take(40).collect(),
                 why: e.to_string(),
             }),
-        ResolutionRequest::Confirm { .. } => Ok(None),
+        ResolutionRequest::Confirm { .. } | ResolutionRequest::Release { .. } => Ok(None),
     }
 }
 
@@ -95,6 +106,9 @@ pub fn operator_resolution(
             scan_id: scan.id.clone(),
         });
     }
+    if let ResolutionRequest::Release { reason } = req {
+        return release(scan, earlier, reason, id, now);
+    }
     if earlier.iter().any(|r| r.actor == ACTOR_OPERATOR) {
         return Err(ResolveError::AlreadyResolved {
             scan_id: scan.id.clone(),
@@ -104,6 +118,7 @@ pub fn operator_resolution(
         ResolutionRequest::Waybill { note, .. } | ResolutionRequest::Confirm { note } => {
             note.as_deref().map(str::trim).filter(|n| !n.is_empty())
         }
+        ResolutionRequest::Release { .. } => None,
     };
     if let Some(n) = given_note
         && n.chars().count() > MAX_NOTE
@@ -138,6 +153,8 @@ pub fn operator_resolution(
             }
             (Some(w), j.verdict.disposition, j.verdict.reasons, note)
         }
+        // Handled first (a release is allowed after a confirmation); kept here for the match.
+        ResolutionRequest::Release { reason } => return release(scan, earlier, reason, id, now),
         ResolutionRequest::Confirm { .. } => {
             let what = match scan.disposition {
                 Disposition::ReturnToSender => "set aside for return to sender",
@@ -164,6 +181,49 @@ pub fn operator_resolution(
         disposition: Some(disposition),
         reasons,
         note: Some(note),
+    })
+}
+
+/// Releases a held parcel: the hold's reasons (consignee ID, duties) are set aside with the
+/// operator's reason; any other reason keeps its disposition.
+fn release(
+    scan: &ScanRecord,
+    earlier: &[Resolution],
+    reason: &str,
+    id: String,
+    now: Timestamp,
+) -> Result<Resolution, ResolveError> {
+    let st = super::standing(scan, earlier);
+    if st.disposition != Disposition::Hold {
+        return Err(ResolveError::NotHeld {
+            scan_id: scan.id.clone(),
+            disposition: st.disposition,
+        });
+    }
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ResolveError::NoReason);
+    }
+    if reason.chars().count() > MAX_NOTE {
+        return Err(ResolveError::NoteTooLong {
+            len: reason.chars().count(),
+        });
+    }
+    let rest = st
+        .reasons
+        .iter()
+        .copied()
+        .filter(|r| !matches!(r, Reason::IdRequired | Reason::DutiesUnpaid));
+    let verdict = crate::rules::Verdict::from_reasons(rest);
+    Ok(Resolution {
+        id,
+        scan_id: scan.id.clone(),
+        created_at: now,
+        actor: ACTOR_OPERATOR.to_owned(),
+        waybill: st.waybill,
+        disposition: Some(verdict.disposition),
+        reasons: verdict.reasons,
+        note: Some(format!("hold released by the operator: {reason}")),
     })
 }
 
