@@ -73,6 +73,7 @@ fn report(title: &str, v: &serde_json::Value) {
         ("label: capture + decode", "label_ms"),
         ("judge", "judge_ms"),
         ("commit (SQLite, synchronous=FULL)", "commit_ms"),
+        ("stable weight → verdict shown", "verdict_ms"),
     ] {
         println!(
             "  {name:<36} median {:>8} ms   p99 {:>8} ms",
@@ -80,6 +81,78 @@ fn report(title: &str, v: &serde_json::Value) {
         );
     }
     println!("  dispositions: {}", v["by_disposition"]);
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Parcels committed so far, from the daemon's status file.
+fn parcels_done(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("data/status.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["parcels_this_run"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The daemon's resident memory after `early` and after `late` parcels, on a quick dock
+/// (short settle, small frames) so the long run takes minutes, not hours.
+fn memory(early: u64, late: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let quick = EMBEDDED_CONFIG
+        .replace("width = 1280", "width = 640")
+        .replace("height = 720", "height = 480")
+        .replace("settle = \"400ms\"", "settle = \"60ms\"")
+        .replace("interval = \"50ms\"", "interval = \"20ms\"")
+        .replace("min_presence_ms = 200", "min_presence_ms = 40")
+        .replace("stable_window_ms = 300", "stable_window_ms = 60");
+    for name in ["rates.toml", "manifest-sample.csv"] {
+        let bytes = Source::Embedded(name).read().expect("embedded file");
+        std::fs::write(dir.path().join(name), bytes).expect("write");
+    }
+    std::fs::write(dir.path().join("station.toml"), quick).expect("write");
+    let mut child = Command::new(BIN)
+        .args(["--config", "station.toml", "run", "--fast", "--parcels"])
+        .arg(late.to_string())
+        .current_dir(dir.path())
+        .env_remove("INTAKE_CONFIG")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run intake");
+    let pid = child.id();
+    let started = std::time::Instant::now();
+    let mut at_early = None;
+    let mut at_late = None;
+    loop {
+        let done = parcels_done(dir.path());
+        if at_early.is_none() && done >= early {
+            at_early = rss_kib(pid).map(|r| (done, r));
+        }
+        if done + 1 >= late {
+            at_late = rss_kib(pid).map(|r| (done, r)).or(at_late);
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let secs = started.elapsed().as_secs();
+    match (at_early, at_late) {
+        (Some((n1, a)), Some((n2, b))) => println!(
+            "resident memory: {a} KiB after {n1} parcels, {b} KiB after {n2} ({:+.1} %), {secs} s",
+            (b as f64 - a as f64) * 100.0 / a as f64
+        ),
+        _ => println!("resident memory: not sampled (the run ended early?)"),
+    }
 }
 
 fn main() {
@@ -94,6 +167,26 @@ fn main() {
         &format!("station on the simulated dock, {parcels} parcels, --fast, no sync"),
         &run(alone.path(), parcels),
     );
+
+    // The verdict latency on 1080p frames (the label is read while the scale settles).
+    let hd = tempfile::tempdir().expect("temp dir");
+    station(hd.path(), "");
+    let cfg = std::fs::read_to_string(hd.path().join("station.toml")).expect("read");
+    std::fs::write(
+        hd.path().join("station.toml"),
+        cfg.replace("width = 1280", "width = 1920")
+            .replace("height = 720", "height = 1080"),
+    )
+    .expect("write");
+    report(
+        &format!("the same with 1920×1080 frames, {parcels} parcels"),
+        &run(hd.path(), parcels),
+    );
+
+    // Memory stays flat: 1,000 parcels against 10,000 (INTAKE_BENCH_MEMORY=0 skips it).
+    if std::env::var("INTAKE_BENCH_MEMORY").as_deref() != Ok("0") {
+        memory(1_000, 10_000);
+    }
 
     // The same while sync uploads after every committed scan and pulls every 5 s.
     let hq = tempfile::tempdir().expect("temp dir");
