@@ -14,8 +14,12 @@
 //!   skipped (no weight to report). A refused request (`?`, `ES`) is an
 //!   [`ErrorKind::Config`] error: the scale speaks another protocol.
 //!
+//! * Frames come with [`Note`]s (status bits that differ from the manual, parity stripped…):
+//!   they are logged when they change (not per frame) and counted per kind in
+//!   [`NoteCounts`] ([`SerialScale::note_counts`]) for the metrics.
+//!
 //! State changes are logged once each (`tracing`): disconnected, reconnected, silent,
-//! answering again. Nothing is logged per retry or per poll.
+//! answering again, notes changed. Nothing is logged per retry or per poll.
 
 use std::io;
 use std::time::Duration;
@@ -27,7 +31,7 @@ use tracing::{debug, info, warn};
 
 use crate::device::{BoxFuture, DeviceError, ErrorKind, Scale, ScaleStatus, WeightReading};
 use crate::scale::config::SerialSettings;
-use crate::scale::{Frame, FrameError, FrameParser};
+use crate::scale::{Frame, FrameError, FrameParser, Note, NoteCounts};
 
 /// The most raw bytes kept for [`SerialScale::take_raw`].
 const MAX_RAW: usize = 64 * 1024;
@@ -48,6 +52,9 @@ pub struct SerialScale {
     /// Bytes since the last valid frame (to tell "nothing" from "garbage").
     bytes_since_frame: usize,
     raw: Option<Vec<u8>>,
+    /// The notes of the last valid frame (logged when they change).
+    notes: Vec<Note>,
+    counts: NoteCounts,
 }
 
 impl std::fmt::Debug for SerialScale {
@@ -77,6 +84,35 @@ impl SerialScale {
             last_frame: now,
             bytes_since_frame: 0,
             raw: None,
+            notes: Vec::new(),
+            counts: NoteCounts::default(),
+        }
+    }
+
+    /// Frames with each kind of note so far; a shared handle that stays current.
+    pub fn note_counts(&self) -> NoteCounts {
+        self.counts.clone()
+    }
+
+    /// Counts a valid frame's notes, and logs them when they differ from the last frame's.
+    fn notice(&mut self, frame: &Frame) {
+        let notes = frame.notes();
+        self.counts.add(notes);
+        if notes == self.notes.as_slice() {
+            return;
+        }
+        self.notes = notes.to_vec();
+        if notes.is_empty() {
+            info!(device = %self.name, "scale frames match the manual again");
+        } else {
+            let text: Vec<String> = notes.iter().map(ToString::to_string).collect();
+            let kinds: Vec<&str> = notes.iter().map(Note::kind).collect();
+            info!(
+                device = %self.name,
+                notes = %text.join("; "),
+                kinds = ?kinds,
+                "scale frames differ from the manual (read anyway)"
+            );
         }
     }
 
@@ -172,7 +208,8 @@ impl SerialScale {
         let mut buf = [0u8; 512];
         loop {
             if let Some(f) = self.parser.next_frame() {
-                if f.is_ok() {
+                if let Ok(frame) = &f {
+                    self.notice(frame);
                     self.last_frame = Instant::now();
                     self.bytes_since_frame = 0;
                     if self.silent {
@@ -269,8 +306,8 @@ impl SerialScale {
     pub async fn read_weight(&mut self) -> Result<WeightReading, DeviceError> {
         loop {
             match self.next_frame().await? {
-                Ok(Frame::Reading(r)) => return Ok(r),
-                Ok(Frame::Status { status, motion }) => {
+                Ok(Frame::Reading(r, _)) => return Ok(r),
+                Ok(Frame::Status { status, motion, .. }) => {
                     if status == ScaleStatus::Ok {
                         debug!(device = %self.name, motion, "status without weight");
                         continue;

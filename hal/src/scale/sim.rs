@@ -107,13 +107,10 @@ impl SimScale {
         load: watch::Receiver<Mass>,
         options: SimScaleOptions,
     ) -> Result<(SimScaleHandle, PathBuf), SimError> {
-        let link = options.link.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!(
-                "intake-sim-scale-{}-{}",
-                std::process::id(),
-                NEXT_LINK.fetch_add(1, Ordering::Relaxed)
-            ))
-        });
+        let link = options
+            .link
+            .clone()
+            .unwrap_or_else(|| temp_link("intake-sim-scale"));
         let master = plug(&link)?;
         let (tx, rx) = mpsc::channel(8);
         let now = Instant::now();
@@ -190,10 +187,19 @@ impl Drop for SimScaleHandle {
     }
 }
 
+/// A fresh path in the temp directory for a pty's symlink.
+pub(crate) fn temp_link(prefix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT_LINK.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// A new pty whose slave `link` points to; returns the master. The slave is closed here so
 /// that the master reads EIO until someone opens the link (how the simulator knows nobody is
 /// listening, and never fills the line with stale frames).
-fn plug(link: &Path) -> Result<SerialStream, SimError> {
+pub(crate) fn plug(link: &Path) -> Result<SerialStream, SimError> {
     let (master, slave) = SerialStream::pair()?;
     let name = tokio_serial::SerialPort::name(&slave).ok_or_else(|| SimError::Link {
         link: link.to_owned(),
@@ -476,7 +482,7 @@ mod tests {
                 parser.push(&buf[..n]);
             }
             while let Some(f) = parser.next_frame() {
-                if let Ok(Frame::Reading(r)) = f {
+                if let Ok(Frame::Reading(r, _)) = f {
                     out.push(r);
                 }
             }
