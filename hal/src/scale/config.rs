@@ -25,6 +25,8 @@
 //! interval = "100ms"              # continuous protocols: time between frames (or interval_ms)
 //! seed = 1                        # noise generator seed
 //! link = "/tmp/intake-scale"      # optional: a stable symlink to the pty
+//! baud = 4800                     # optional: a reader at another speed gets line noise
+//! framing = "7E1"                 # 7-bit framings put their parity in bit 7 (default 8N1)
 //! ```
 //!
 //! ```toml
@@ -107,6 +109,8 @@ pub struct RawSim {
     pub interval_ms: Option<u64>,
     pub seed: Option<u64>,
     pub link: Option<PathBuf>,
+    pub baud: Option<u32>,
+    pub framing: Option<String>,
 }
 
 /// A `[scale]` value that cannot be used.
@@ -475,6 +479,18 @@ impl RawSim {
             o.seed = seed;
         }
         o.link.clone_from(&self.link);
+        if let Some(b) = self.baud {
+            if !BAUD_RATES.contains(&b) {
+                return Err(err(
+                    "baud",
+                    format!("{b} is not a scale baud rate; use one of {BAUD_RATES:?}"),
+                ));
+            }
+            o.baud = Some(b);
+        }
+        if let Some(f) = &self.framing {
+            o.framing = f.parse().map_err(|m: String| err("framing", m))?;
+        }
         Ok(SimSettings {
             protocol,
             options: o,

@@ -139,3 +139,50 @@ async fn run(mut port: SerialStream, capture: Capture, speed: f64, done: watch::
         drain(&mut port);
     }
 }
+
+/// Why a configured replay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read the scale capture {path}: {source}; check scale.capture")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("scale capture {path}: {source}")]
+    Capture {
+        path: PathBuf,
+        source: crate::scale::capture::CaptureError,
+    },
+    #[error(
+        "scale capture {0}: no protocol given and its header names none; set scale.protocol (or --protocol)"
+    )]
+    NoProtocol(PathBuf),
+    #[error(transparent)]
+    Pty(#[from] SimError),
+}
+
+/// Starts the replay the settings describe; returns it and the serial settings the driver
+/// opens it with (polling as often as the capture's pace allows: every 50 ms).
+pub fn start(
+    settings: &crate::scale::config::ReplaySettings,
+) -> Result<(ReplayHandle, crate::scale::config::SerialSettings), ReplayError> {
+    let path = &settings.capture;
+    let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let capture = Capture::parse(&text).map_err(|source| ReplayError::Capture {
+        path: path.clone(),
+        source,
+    })?;
+    let protocol = settings
+        .protocol
+        .or(capture.protocol)
+        .ok_or_else(|| ReplayError::NoProtocol(path.clone()))?;
+    let (handle, link) = spawn(capture, settings.options.clone())?;
+    let serial = crate::scale::config::SerialSettings {
+        poll_interval: Duration::from_millis(50),
+        ..crate::scale::config::SerialSettings::new(link, protocol)
+    };
+    Ok((handle, serial))
+}
