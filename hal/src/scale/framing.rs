@@ -62,6 +62,10 @@ impl Spec {
             Start::Any => Some(true),
             Start::Byte(s) => Some(b[i] & 0x7f == s),
             Start::Headers(hs) => {
+                let first = b[i] & 0x7f;
+                if hs.iter().all(|h| h.first() != Some(&first)) {
+                    return Some(false);
+                }
                 let tail = &b[i..];
                 let mut maybe = false;
                 for h in hs {
@@ -162,23 +166,20 @@ impl Framer {
         let from = (spec.end_from)(b).max(1).min(spec.max_len);
         let limit = b.len().min(spec.max_len);
         // A new start between this frame's start and its end: this one was cut.
+        let has_start = spec.has_start();
         let cut_by_start = |i: usize| {
-            spec.has_start()
+            has_start
                 && spec.starts_at(b, i) == Some(true)
                 && spec
                     .start_continues_after
                     .is_none_or(|c| b[i - 1] & 0x7f != c)
         };
-        if let Some(i) = (1..from.min(limit)).find(|&i| cut_by_start(i)) {
+        let end = (from..limit).find(|&i| b[i] & 0x7f == spec.end);
+        if let Some(i) = (1..end.unwrap_or(limit)).find(|&i| cut_by_start(i)) {
             return Some(Err(self.reject(Reject::Truncated, i)));
         }
-        for i in from..limit {
-            if b[i] & 0x7f == spec.end {
-                return Some(Ok(i + 1));
-            }
-            if cut_by_start(i) {
-                return Some(Err(self.reject(Reject::Truncated, i)));
-            }
+        if let Some(i) = end {
+            return Some(Ok(i + 1));
         }
         if b.len() >= spec.max_len {
             return Some(Err(self.reject(Reject::TooLong(spec.max_len), spec.max_len)));
