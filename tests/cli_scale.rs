@@ -284,7 +284,8 @@ fn probe_says_which_protocol_answers_and_prints_the_section() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("mt-sics answers at 9600 8N1"), "{text}");
     assert!(
-        text.contains("[scale]\ntype = \"serial\"\n") && text.contains("protocol = \"mt-sics\"\nbaud = 9600\nframing = \"8N1\"\n"),
+        text.contains("[scale]\ntype = \"serial\"\n")
+            && text.contains("protocol = \"mt-sics\"\nbaud = 9600\nframing = \"8N1\"\n"),
         "{text}"
     );
 }
@@ -327,7 +328,12 @@ fn probe_finds_a_non_default_baud_protocol_and_parity() {
     );
     let v = &json_lines(&out)[0];
     let answers = v["answers"].as_array().unwrap();
-    assert!(answers.iter().all(|a| a["baud"] == 4800 && a["protocol"] == "sma"), "{v}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["baud"] == 4800 && a["protocol"] == "sma"),
+        "{v}"
+    );
     assert_eq!(v["best"]["framing_to_use"], "7E1", "{v}");
     let notes = v["best"]["sample"]["notes"].as_array().unwrap();
     assert_eq!(notes[0]["note"], "parity_bit_stripped", "{v}");
@@ -337,7 +343,11 @@ fn probe_finds_a_non_default_baud_protocol_and_parity() {
         "{section}"
     );
     // The section is a valid station config.
-    std::fs::write(dir.path().join("rates.toml"), include_str!("../config/rates.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("rates.toml"),
+        include_str!("../config/rates.toml"),
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("manifest-sample.csv"),
         include_str!("../config/manifest-sample.csv"),
@@ -346,8 +356,14 @@ fn probe_finds_a_non_default_baud_protocol_and_parity() {
     let cfg = dir.path().join("probed.toml");
     let base = intake_config_default(&dir);
     let start = base.find("[scale]").unwrap();
-    let end = base[start + 7..].find("\n[").map_or(base.len(), |i| start + 7 + i + 1);
-    std::fs::write(&cfg, format!("{}{section}\n{}", &base[..start], &base[end..])).unwrap();
+    let end = base[start + 7..]
+        .find("\n[")
+        .map_or(base.len(), |i| start + 7 + i + 1);
+    std::fs::write(
+        &cfg,
+        format!("{}{section}\n{}", &base[..start], &base[end..]),
+    )
+    .unwrap();
     let check = intake(&dir, &["config", "check", cfg.to_str().unwrap()]);
     assert_eq!(
         check.status.code(),
@@ -373,8 +389,16 @@ fn monitor_records_a_capture_that_decodes() {
         intake(
             &dir,
             &[
-                "scale", "monitor", "--port", port, "--protocol", "cas", "--count", "4",
-                "--record", "rec.capture",
+                "scale",
+                "monitor",
+                "--port",
+                port,
+                "--protocol",
+                "cas",
+                "--count",
+                "4",
+                "--record",
+                "rec.capture",
             ],
         )
     });
@@ -385,14 +409,25 @@ fn monitor_records_a_capture_that_decodes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = std::fs::read_to_string(dir.path().join("rec.capture")).unwrap();
-    assert!(text.starts_with("# intake scale capture 1\n# protocol=cas baud=9600 framing=8N1\n"), "{text}");
+    assert!(
+        text.starts_with("# intake scale capture 1\n# protocol=cas baud=9600 framing=8N1\n"),
+        "{text}"
+    );
     let dec = intake(&dir, &["scale", "decode", "rec.capture", "--json"]);
-    assert_eq!(dec.status.code(), Some(0), "{}", String::from_utf8_lossy(&dec.stderr));
+    assert_eq!(
+        dec.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&dec.stderr)
+    );
     let lines = json_lines(&dec);
     let readings: Vec<&Value> = lines.iter().filter(|l| l["frame"] == "reading").collect();
     assert!(readings.len() >= 4, "{lines:?}");
     for r in readings {
-        assert!((r["weight"].as_f64().unwrap() - 12.34).abs() <= 0.011, "{r}");
+        assert!(
+            (r["weight"].as_f64().unwrap() - 12.34).abs() <= 0.011,
+            "{r}"
+        );
     }
 }
 
@@ -404,7 +439,12 @@ fn decode_a_timestamped_capture_shows_notes() {
     let f = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/scale/parcel-50lb-toledo.capture");
     let out = intake(&dir, &["scale", "decode", f.to_str().unwrap(), "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out);
     assert_eq!(lines[0]["frame"], "rejected");
     let r = &lines[1];
@@ -416,8 +456,15 @@ fn decode_a_timestamped_capture_shows_notes() {
         .map(|n| n["note"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["parity_bit_stripped", "status_bit_differs"], "{r}");
-    assert_eq!(r["notes"][1]["text"], "SWA bit 5 is 0, the manual says always 1");
-    assert!(lines.iter().any(|l| l["weight"] == 50.0 && l["stable"] == true));
+    assert_eq!(
+        r["notes"][1]["text"],
+        "SWA bit 5 is 0, the manual says always 1"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["weight"] == 50.0 && l["stable"] == true)
+    );
     // Text output names the notes too.
     let text = intake(&dir, &["scale", "decode", f.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("(note: bit 7 carried Even parity"));

@@ -20,7 +20,8 @@ use intake::store::{ScanFilter, Store};
 use util::Dir;
 
 fn capture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scale/parcel-50lb-toledo.capture")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/scale/parcel-50lb-toledo.capture")
 }
 
 fn config(d: &Dir) -> PathBuf {
@@ -94,7 +95,11 @@ fn a_replay_without_a_protocol_or_capture_is_bad_input() {
         "1",
     ]);
     assert_eq!(missing.code(), 2, "{}", missing.stderr());
-    assert!(missing.stderr().contains("no-such.capture"), "{}", missing.stderr());
+    assert!(
+        missing.stderr().contains("no-such.capture"),
+        "{}",
+        missing.stderr()
+    );
     d.write("headless.capture", "# intake scale capture 1\n0 02\n");
     let headless = d.run(&[
         "--config",
@@ -106,5 +111,9 @@ fn a_replay_without_a_protocol_or_capture_is_bad_input() {
         "1",
     ]);
     assert_eq!(headless.code(), 2, "{}", headless.stderr());
-    assert!(headless.stderr().contains("protocol"), "{}", headless.stderr());
+    assert!(
+        headless.stderr().contains("protocol"),
+        "{}",
+        headless.stderr()
+    );
 }

@@ -17,11 +17,11 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use intake::quantity::MassUnit;
 use intake_hal::device::{ErrorKind, WeightKind, WeightReading};
+use intake_hal::scale::capture::{self, Capture};
 use intake_hal::scale::config::{BAUD_RATES, Framing, ScaleSettings, SerialSettings};
+use intake_hal::scale::serial::ProbeAnswer;
 use intake_hal::scale::serial::{SerialScale, probe};
 use intake_hal::scale::sim::SimScale;
-use intake_hal::scale::capture::{self, Capture};
-use intake_hal::scale::serial::ProbeAnswer;
 use intake_hal::scale::{Frame, FrameError, Note, Protocol, hex};
 use serde_json::{Value, json};
 
@@ -303,7 +303,8 @@ impl Monitor {
                     }
                 }
                 ScaleSettings::Replay(r) => {
-                    let (handle, serial) = intake_hal::scale::replay::start(&r).map_err(bad_input)?;
+                    let (handle, serial) =
+                        intake_hal::scale::replay::start(&r).map_err(bad_input)?;
                     _replay = Some(handle);
                     serial
                 }
@@ -453,7 +454,10 @@ impl Probe {
                 frame_text(&Ok(a.sample.clone())).trim()
             );
         }
-        println!("\n# The scale on {} (paste into the station config):", self.port.display());
+        println!(
+            "\n# The scale on {} (paste into the station config):",
+            self.port.display()
+        );
         print!("{section}");
         // A pty (and some adapters) ignore framing: say so rather than guess.
         if answers.len() > 1 {

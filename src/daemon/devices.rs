@@ -16,8 +16,8 @@ use intake_hal::quantity::{Length, Mass};
 use intake_hal::range::Axis;
 use intake_hal::range::sim::SimBox;
 use intake_hal::scale::config::{ScaleSettings, SerialSettings};
-use intake_hal::scale::serial::SerialScale;
 use intake_hal::scale::replay::{self, ReplayHandle};
+use intake_hal::scale::serial::SerialScale;
 use intake_hal::scale::sim::{SimScale, SimScaleHandle};
 use intake_hal::sim::{
     Generator, GeneratorConfig, Operator, OperatorConfig, SimIndicator, SimOrder, SimParcel,
@@ -221,8 +221,8 @@ pub fn open(
         // A replayed capture weighs; the simulated dock supplies everything else (the
         // platform load it would put on the simulated scale is not used).
         ScaleSettings::Replay(r) => {
-            let (handle, serial) = replay::start(r)
-                .map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
+            let (handle, serial) =
+                replay::start(r).map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
             let scale = SerialScale::open(serial)
                 .map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
             (Box::new(scale), Some(DockScale::Replay(handle)))

@@ -158,7 +158,10 @@ mod tests {
     fn bad_captures_name_the_line() {
         for (text, want) in [
             ("hello\n", "line 1: not a scale capture"),
-            ("# intake scale capture 1\nx 02\n", "line 2: \"x\" is not a time"),
+            (
+                "# intake scale capture 1\nx 02\n",
+                "line 2: \"x\" is not a time",
+            ),
             (
                 "# intake scale capture 1\n5 02\n3 02\n",
                 "line 3: time 3 ms goes back",

@@ -72,11 +72,10 @@ impl FrameParser for Parser {
             Err(e) => return Some(Err(e)),
         };
         let cas22 = body_from(self.framer.bytes()) == 9;
-        let decoded = self.framer.take(len, |t| {
+        Some(self.framer.take(len, |t, parity| {
             let line = &t[..len - 1];
-            parse_line(line.strip_suffix(b"\r").unwrap_or(line), cas22)
-        });
-        Some(decoded.map(|(frame, note)| frame.with_note(note)))
+            parse_line(line.strip_suffix(b"\r").unwrap_or(line), cas22).map(|f| f.with_note(parity))
+        }))
     }
 
     fn reset(&mut self) {

@@ -423,7 +423,9 @@ impl RawReplay {
         if !(speed.is_finite() && (0.01..=100.0).contains(&speed)) {
             return Err(err(
                 "speed",
-                format!("{speed} is not a replay speed; use 1.0 for the recorded pace (0.01 … 100)"),
+                format!(
+                    "{speed} is not a replay speed; use 1.0 for the recorded pace (0.01 … 100)"
+                ),
             ));
         }
         Ok(ReplaySettings {

@@ -57,6 +57,7 @@ pub(crate) fn after_start(_: &[u8]) -> usize {
 impl Spec {
     /// Whether a frame starts at `b[i..]`: `Some(true)`, `Some(false)`, or `None` when the
     /// bytes there are a header's beginning and more are needed to tell.
+    #[inline(always)]
     fn starts_at(&self, b: &[u8], i: usize) -> Option<bool> {
         match self.start {
             Start::Any => Some(true),
@@ -81,10 +82,6 @@ impl Spec {
             }
         }
     }
-
-    fn has_start(&self) -> bool {
-        !matches!(self.start, Start::Any)
-    }
 }
 
 /// The bytes of a stream not yet cut into frames: raw, read from `pos`, compacted on push,
@@ -94,6 +91,9 @@ pub(crate) struct Framer {
     data: Vec<u8>,
     pos: usize,
     dropped: usize,
+    /// One past the last byte in `data` with bit 7 set (0: none): frames before it need no
+    /// parity check, the common case of a clean 8N1 line.
+    high_end: usize,
     /// The 7-bit copy of a frame whose parity bits were stripped.
     scratch: Vec<u8>,
 }
@@ -102,12 +102,17 @@ impl Framer {
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         if self.pos > 0 {
             self.data.drain(..self.pos);
+            self.high_end = self.high_end.saturating_sub(self.pos);
             self.pos = 0;
+        }
+        if let Some(p) = bytes.iter().rposition(|b| b & 0x80 != 0) {
+            self.high_end = self.data.len() + p + 1;
         }
         self.data.extend_from_slice(bytes);
         if self.data.len() > MAX_PENDING {
             let excess = self.data.len() - MAX_PENDING;
             self.data.drain(..excess);
+            self.high_end = self.high_end.saturating_sub(excess);
             self.dropped += excess;
         }
     }
@@ -125,6 +130,7 @@ impl Framer {
         self.data.clear();
         self.pos = 0;
         self.dropped = 0;
+        self.high_end = 0;
     }
 
     /// Reports `n` bytes at the front as `reason` and drops them.
@@ -136,6 +142,8 @@ impl Framer {
 
     /// The next frame's length (it starts at the front of [`Framer::bytes`]), a framing
     /// rejection, or `None` until more bytes arrive.
+    // Inlined into each parser, where `spec` is a constant the loops specialise on.
+    #[inline(always)]
     pub(crate) fn next_cut(&mut self, spec: &Spec) -> Option<Result<usize, FrameError>> {
         if self.dropped > 0 {
             let n = std::mem::take(&mut self.dropped);
@@ -145,41 +153,59 @@ impl Framer {
         if b.is_empty() {
             return None;
         }
-        if spec.has_start() {
-            let mut skip = b.len();
-            for i in 0..b.len() {
-                match spec.starts_at(b, i) {
-                    Some(false) => {}
-                    _ => {
-                        skip = i;
-                        break;
-                    }
+        let from = |b: &[u8]| (spec.end_from)(b).max(1).min(spec.max_len);
+        let limit = b.len().min(spec.max_len);
+        let end_in = |b: &[u8], from: usize, to: usize| {
+            b[from.min(to)..to]
+                .iter()
+                .position(|&x| x & 0x7f == spec.end)
+                .map(|p| p + from)
+        };
+        let cut_at = match spec.start {
+            Start::Any => {
+                // Line protocols: the first end byte ends the frame.
+                if let Some(e) = end_in(b, from(b), limit) {
+                    return Some(Ok(e + 1));
+                }
+                None
+            }
+            Start::Byte(s) => {
+                let skip = b.iter().position(|&x| x & 0x7f == s).unwrap_or(b.len());
+                if skip > 0 {
+                    return Some(Err(self.reject(Reject::Garbage(skip), skip)));
+                }
+                let end = end_in(b, from(b), limit);
+                // A new start between this frame's start and its end: this one was cut.
+                let cut = (1..end.unwrap_or(limit)).find(|&i| {
+                    b[i] & 0x7f == s
+                        && spec
+                            .start_continues_after
+                            .is_none_or(|after| b[i - 1] & 0x7f != after)
+                });
+                match (cut, end) {
+                    (None, Some(e)) => return Some(Ok(e + 1)),
+                    (cut, _) => cut,
                 }
             }
-            if skip > 0 {
-                return Some(Err(self.reject(Reject::Garbage(skip), skip)));
+            Start::Headers(_) => {
+                let skip = (0..b.len())
+                    .find(|&i| spec.starts_at(b, i) != Some(false))
+                    .unwrap_or(b.len());
+                if skip > 0 {
+                    return Some(Err(self.reject(Reject::Garbage(skip), skip)));
+                }
+                // A header's beginning: wait for the rest.
+                spec.starts_at(b, 0)?;
+                let end = end_in(b, from(b), limit);
+                let cut = (1..end.unwrap_or(limit)).find(|&i| spec.starts_at(b, i) == Some(true));
+                match (cut, end) {
+                    (None, Some(e)) => return Some(Ok(e + 1)),
+                    (cut, _) => cut,
+                }
             }
-            if spec.starts_at(b, 0).is_none() {
-                return None;
-            }
-        }
-        let from = (spec.end_from)(b).max(1).min(spec.max_len);
-        let limit = b.len().min(spec.max_len);
-        // A new start between this frame's start and its end: this one was cut.
-        let has_start = spec.has_start();
-        let cut_by_start = |i: usize| {
-            has_start
-                && spec.starts_at(b, i) == Some(true)
-                && spec
-                    .start_continues_after
-                    .is_none_or(|c| b[i - 1] & 0x7f != c)
         };
-        let end = (from..limit).find(|&i| b[i] & 0x7f == spec.end);
-        if let Some(i) = (1..end.unwrap_or(limit)).find(|&i| cut_by_start(i)) {
+        if let Some(i) = cut_at {
             return Some(Err(self.reject(Reject::Truncated, i)));
-        }
-        if let Some(i) = end {
-            return Some(Ok(i + 1));
         }
         if b.len() >= spec.max_len {
             return Some(Err(self.reject(Reject::TooLong(spec.max_len), spec.max_len)));
@@ -189,23 +215,29 @@ impl Framer {
 
     /// The `len` bytes at the front as 7-bit text (not consumed), with the parity note when
     /// bit 7 was parity and was stripped.
+    #[inline(always)]
     pub(crate) fn text(&mut self, len: usize) -> (&[u8], Option<Note>) {
         let len = len.min(self.bytes().len());
-        seven_bit(&self.data[self.pos..self.pos + len], &mut self.scratch)
+        let raw = &self.data[self.pos..self.pos + len];
+        if self.high_end <= self.pos {
+            return (raw, None);
+        }
+        seven_bit(raw, &mut self.scratch)
     }
 
-    /// Decodes the `len` bytes at the front as 7-bit text and consumes them. The parity note
-    /// is returned beside the decoded value; a rejection keeps the raw bytes.
+    /// Decodes the `len` bytes at the front as 7-bit text, given the parity note (when bit 7
+    /// was parity and was stripped), and consumes them; a rejection keeps the raw bytes.
+    #[inline(always)]
     pub(crate) fn take<T>(
         &mut self,
         len: usize,
-        decode: impl FnOnce(&[u8]) -> Result<T, Reject>,
-    ) -> Result<(T, Option<Note>), FrameError> {
+        decode: impl FnOnce(&[u8], Option<Note>) -> Result<T, Reject>,
+    ) -> Result<T, FrameError> {
         let (text, note) = self.text(len);
-        match decode(text) {
+        match decode(text, note) {
             Ok(v) => {
                 self.consume(len);
-                Ok((v, note))
+                Ok(v)
             }
             Err(r) => Err(self.reject(r, len)),
         }
@@ -215,6 +247,7 @@ impl Framer {
 /// A frame's content as 7-bit text: bit 7 stripped when it is parity (every byte agrees on
 /// even, odd or mark parity, and some byte has it set), with the note saying so; the raw
 /// bytes unchanged otherwise (plain 7-bit text, or genuine 8-bit data).
+#[inline(always)]
 pub(crate) fn seven_bit<'a>(raw: &'a [u8], scratch: &'a mut Vec<u8>) -> (&'a [u8], Option<Note>) {
     match parity_of(raw) {
         None => (raw, None),
@@ -227,6 +260,7 @@ pub(crate) fn seven_bit<'a>(raw: &'a [u8], scratch: &'a mut Vec<u8>) -> (&'a [u8
 }
 
 /// The parity bit 7 carries in every byte of `raw`, if it does and is set somewhere.
+#[inline]
 pub(crate) fn parity_of(raw: &[u8]) -> Option<Parity> {
     if raw.iter().all(|b| b & 0x80 == 0) {
         return None;
@@ -280,7 +314,7 @@ mod tests {
         while let Some(c) = f.next_cut(spec) {
             match c {
                 Ok(n) => {
-                    let (v, _) = f.take(n, |t| Ok(t.to_vec())).unwrap();
+                    let v = f.take(n, |t, _| Ok(t.to_vec())).unwrap();
                     out.push(Ok(v));
                 }
                 Err(e) => out.push(Err(e.reason)),

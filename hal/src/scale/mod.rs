@@ -210,6 +210,9 @@ impl NoteCounts {
 /// `want` gives their values.
 pub(crate) fn fixed_bits(notes: &mut Vec<Note>, name: &'static str, byte: u8, mask: u8, want: u8) {
     let differs = (byte ^ want) & mask;
+    if differs == 0 {
+        return;
+    }
     for bit in 0..8 {
         if differs & (1 << bit) != 0 {
             notes.push(Note::StatusBitDiffers {

@@ -16,7 +16,9 @@
 
 use crate::device::{ScaleStatus, WeightKind, WeightReading};
 use crate::scale::framing::{Framer, Spec, Start, after_start};
-use crate::scale::{Frame, FrameError, FrameParser, Reject, format_decimal, parse_weight, to_decimal};
+use crate::scale::{
+    Frame, FrameError, FrameParser, Reject, format_decimal, parse_weight, to_decimal,
+};
 
 /// The weight request the driver sends: "send the weight immediately".
 pub const REQUEST: &[u8] = b"SI\r\n";
@@ -342,7 +344,11 @@ mod tests {
     fn every_unit_stable_and_dynamic() {
         let cases: [(&[u8], i64, MassUnit); 11] = [
             (b"S S     100.00 g\r\n", 100_000_000, MassUnit::Gram),
-            (b"S D     129.09 kg\r\n", 129_090_000_000, MassUnit::Kilogram),
+            (
+                b"S D     129.09 kg\r\n",
+                129_090_000_000,
+                MassUnit::Kilogram,
+            ),
             (b"S S      44.00 lb\r\n", 19_958_064_280, MassUnit::Pound),
             (b"S D      16.00 oz\r\n", 453_592_370, MassUnit::Ounce),
             (b"S S    1500.0 mg\r\n", 1_500_000, MassUnit::Gram),

@@ -1,7 +1,7 @@
 //! The NCI / Weigh-Tronix "W" protocol (SCP-01, SCP-02 / "ECR" mode): Avery Weigh-Tronix,
 //! Avery-Berkel, Salter Brecknell and many shipping scales; usually 9600 7E1.
 //!
-//! The driver sends `W CR`. Replies start with `LF` and end with `ETX`; three shapes are
+//! The driver sends `W CR`. Replies start with `LF` and end with `ETX`; four shapes are
 //! seen in the field and all are read:
 //!
 //! * SCP-01: `LF 0001.23lb CR LF hh CR ETX` (weight line, then the status bytes on their own
@@ -86,8 +86,9 @@ impl FrameParser for Parser {
             Ok(n) => n,
             Err(e) => return Some(Err(e)),
         };
-        let decoded = self.framer.take(len, |t| parse_body(&t[1..len - 1]));
-        Some(decoded.map(|(frame, note)| frame.with_note(note)))
+        Some(self.framer.take(len, |t, parity| {
+            parse_body(&t[1..len - 1]).map(|f| f.with_note(parity))
+        }))
     }
 
     fn reset(&mut self) {
@@ -398,19 +399,32 @@ mod tests {
     fn field_status_bits_and_no_status_line() {
         let got = frames(b"\n0012.34lb\r\n \x30\r\x03\n0012.34lb\r\np0\r\x03\n0001.50kg\r\x03");
         let a = reading(&got[0]);
-        assert_eq!(a.weight, Mass::from_decimal(1234, 2, MassUnit::Pound).unwrap());
+        assert_eq!(
+            a.weight,
+            Mass::from_decimal(1234, 2, MassUnit::Pound).unwrap()
+        );
         let bit = |byte, bit, expected| Note::StatusBitDiffers {
             byte,
             bit,
             expected,
             got: !expected,
         };
-        assert_eq!(crate::scale::testing::notes(&got[0]), vec![bit("status 1", 4, true)]);
-        assert_eq!(crate::scale::testing::notes(&got[1]), vec![bit("status 1", 6, false)]);
+        assert_eq!(
+            crate::scale::testing::notes(&got[0]),
+            vec![bit("status 1", 4, true)]
+        );
+        assert_eq!(
+            crate::scale::testing::notes(&got[1]),
+            vec![bit("status 1", 6, false)]
+        );
         let c = reading(&got[2]);
         assert_eq!(
             (c.weight, c.stable, c.status),
-            (Mass::from_decimal(150, 2, MassUnit::Kilogram).unwrap(), true, ScaleStatus::Ok)
+            (
+                Mass::from_decimal(150, 2, MassUnit::Kilogram).unwrap(),
+                true,
+                ScaleStatus::Ok
+            )
         );
         assert_eq!(got.len(), 3);
     }

@@ -78,7 +78,10 @@ const TICK: Duration = Duration::from_millis(5);
 
 /// Starts replaying `capture`; returns the handle and the path to open. Needs a tokio
 /// runtime.
-pub fn spawn(capture: Capture, options: ReplayOptions) -> Result<(ReplayHandle, PathBuf), SimError> {
+pub fn spawn(
+    capture: Capture,
+    options: ReplayOptions,
+) -> Result<(ReplayHandle, PathBuf), SimError> {
     let link = options
         .link
         .clone()

@@ -135,7 +135,10 @@ impl SerialScale {
 
     /// The raw bytes read since the last call (when recording).
     pub fn take_raw(&mut self) -> Vec<u8> {
-        self.take_chunks().into_iter().flat_map(|(_, b)| b).collect()
+        self.take_chunks()
+            .into_iter()
+            .flat_map(|(_, b)| b)
+            .collect()
     }
 
     /// The reads since the last call (when recording), each with when it arrived: what
@@ -410,14 +413,17 @@ impl ProbeAnswer {
     /// The answer to configure from several: the most valid frames, then the fewest
     /// rejections, then the first tried.
     pub fn best(answers: &[ProbeAnswer]) -> Option<&ProbeAnswer> {
-        answers.iter().enumerate().max_by_key(|(i, a)| {
-            (
-                a.frames,
-                std::cmp::Reverse(a.rejected),
-                std::cmp::Reverse(*i),
-            )
-        })
-        .map(|(_, a)| a)
+        answers
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, a)| {
+                (
+                    a.frames,
+                    std::cmp::Reverse(a.rejected),
+                    std::cmp::Reverse(*i),
+                )
+            })
+            .map(|(_, a)| a)
     }
 }
 

@@ -60,8 +60,9 @@ impl FrameParser for Parser {
             Ok(n) => n,
             Err(e) => return Some(Err(e)),
         };
-        let decoded = self.framer.take(len, |t| parse_body(&t[1..len - 1]));
-        Some(decoded.map(|(frame, note)| frame.with_note(note)))
+        Some(self.framer.take(len, |t, parity| {
+            parse_body(&t[1..len - 1]).map(|f| f.with_note(parity))
+        }))
     }
 
     fn reset(&mut self) {
@@ -285,7 +286,9 @@ mod tests {
     #[test]
     fn level_2_replies_and_a_reserved_byte() {
         let got = frames(b"\nSMA:2/1.0\r\nMFG:FAIRBANKS\r\nEND:\r\n 1G R     5.025lb \r");
-        assert!(matches!(&got[0], Ok(Frame::Reply { command, detail, .. }) if command == "SMA" && detail == "2/1.0"));
+        assert!(
+            matches!(&got[0], Ok(Frame::Reply { command, detail, .. }) if command == "SMA" && detail == "2/1.0")
+        );
         assert!(matches!(&got[1], Ok(Frame::Reply { command, .. }) if command == "MFG"));
         assert!(matches!(&got[2], Ok(Frame::Reply { command, .. }) if command == "END"));
         assert_eq!(reading(&got[3]).weight, lb(5025, 3));

@@ -101,8 +101,10 @@ impl FrameParser for Parser {
         };
         self.checksums = Some(with_checksum);
         let used = len + usize::from(with_checksum);
-        let decoded = self.framer.take(used, |f| decode(&f[..len], with_checksum));
-        Some(decoded.map(|(frame, note)| frame.with_note(note)))
+        Some(
+            self.framer
+                .take(used, |f, parity| decode(&f[..len], with_checksum, parity)),
+        )
     }
 
     fn reset(&mut self) {
@@ -136,9 +138,9 @@ fn digits(field: &'static str, b: &[u8]) -> Result<i64, Reject> {
 }
 
 /// One frame from STX to CR (11 or 17 bytes), its checksum (if any) already checked.
-fn decode(f: &[u8], with_checksum: bool) -> Result<Frame, Reject> {
+fn decode(f: &[u8], with_checksum: bool, parity: Option<Note>) -> Result<Frame, Reject> {
     let (swa, swb, swc) = (f[1] & 0x7f, f[2] & 0x7f, f[3] & 0x7f);
-    let mut notes = Vec::new();
+    let mut notes: Vec<Note> = parity.into_iter().collect();
     if !with_checksum {
         notes.push(Note::NoChecksum);
     }
@@ -376,10 +378,8 @@ mod tests {
             let mut stream = rot.to_vec();
             stream.extend_from_slice(&WILDCAT_123_45_KG);
             let got = frames(&stream);
-            for f in &got {
-                if let Ok(f) = f {
-                    assert_eq!(reading(&Ok(f.clone())), truth, "rotation {k}: {got:?}");
-                }
+            for f in got.iter().filter(|f| f.is_ok()) {
+                assert_eq!(reading(f), truth, "rotation {k}: {got:?}");
             }
             assert_eq!(got.last().map(notes), Some(vec![]), "rotation {k}: {got:?}");
         }
@@ -397,7 +397,10 @@ mod tests {
         f[3] |= 0x40 | 0x08;
         f[17] = checksum(&f[..17]);
         let got = frames(&f);
-        assert_eq!(reading(&got[0]).weight, readings(&WILDCAT_123_45_KG)[0].weight);
+        assert_eq!(
+            reading(&got[0]).weight,
+            readings(&WILDCAT_123_45_KG)[0].weight
+        );
         let bit = |byte, bit, expected| Note::StatusBitDiffers {
             byte,
             bit,
