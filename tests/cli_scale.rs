@@ -30,6 +30,17 @@ fn intake(dir: &tempfile::TempDir, args: &[&str]) -> Output {
         .expect("run intake")
 }
 
+/// Fails the test with the command's stderr unless it exited 0.
+#[track_caller]
+fn expect_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -51,12 +62,7 @@ fn decode(protocol: &str, file: &str) -> Vec<Value> {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     json_lines(&out)
 }
 
@@ -229,12 +235,7 @@ fn monitor_prints_frames_beside_raw_hex() {
             ],
         )
     });
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 3);
     for l in &lines {
@@ -275,12 +276,7 @@ fn probe_says_which_protocol_answers_and_prints_the_section() {
             ],
         )
     });
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("mt-sics answers at 9600 8N1"), "{text}");
     assert!(
@@ -320,12 +316,7 @@ fn probe_finds_a_non_default_baud_protocol_and_parity() {
             ],
         )
     });
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let v = &json_lines(&out)[0];
     let answers = v["answers"].as_array().unwrap();
     assert!(
@@ -402,24 +393,14 @@ fn monitor_records_a_capture_that_decodes() {
             ],
         )
     });
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let text = std::fs::read_to_string(dir.path().join("rec.capture")).unwrap();
     assert!(
         text.starts_with("# intake scale capture 1\n# protocol=cas baud=9600 framing=8N1\n"),
         "{text}"
     );
     let dec = intake(&dir, &["scale", "decode", "rec.capture", "--json"]);
-    assert_eq!(
-        dec.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&dec.stderr)
-    );
+    expect_ok(&dec);
     let lines = json_lines(&dec);
     let readings: Vec<&Value> = lines.iter().filter(|l| l["frame"] == "reading").collect();
     assert!(readings.len() >= 4, "{lines:?}");
@@ -439,12 +420,7 @@ fn decode_a_timestamped_capture_shows_notes() {
     let f = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/scale/parcel-50lb-toledo.capture");
     let out = intake(&dir, &["scale", "decode", f.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let lines = json_lines(&out);
     assert_eq!(lines[0]["frame"], "rejected");
     let r = &lines[1];
@@ -486,12 +462,7 @@ fn monitor_without_a_port_opens_the_configured_scale() {
     // The embedded default's scale is the simulated one: MT-SICS over a pty, empty platform.
     let dir = tempfile::tempdir().unwrap();
     let out = intake(&dir, &["scale", "monitor", "--count", "3", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 3);
     for l in &lines {

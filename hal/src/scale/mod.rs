@@ -310,6 +310,16 @@ pub(crate) mod testing {
         }
     }
 
+    /// A status bit that came the other way from the manual's `expected`.
+    pub(crate) fn bit_differs(byte: &'static str, bit: u8, expected: bool) -> super::Note {
+        super::Note::StatusBitDiffers {
+            byte,
+            bit,
+            expected,
+            got: !expected,
+        }
+    }
+
     /// The notes on a frame; a rejection fails the test.
     pub(crate) fn notes(f: &Result<Frame, FrameError>) -> Vec<super::Note> {
         match f {

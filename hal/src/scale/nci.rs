@@ -403,12 +403,7 @@ mod tests {
             a.weight,
             Mass::from_decimal(1234, 2, MassUnit::Pound).unwrap()
         );
-        let bit = |byte, bit, expected| Note::StatusBitDiffers {
-            byte,
-            bit,
-            expected,
-            got: !expected,
-        };
+        let bit = crate::scale::testing::bit_differs;
         assert_eq!(
             crate::scale::testing::notes(&got[0]),
             vec![bit("status 1", 4, true)]

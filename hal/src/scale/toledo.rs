@@ -401,12 +401,7 @@ mod tests {
             reading(&got[0]).weight,
             readings(&WILDCAT_123_45_KG)[0].weight
         );
-        let bit = |byte, bit, expected| Note::StatusBitDiffers {
-            byte,
-            bit,
-            expected,
-            got: !expected,
-        };
+        let bit = crate::scale::testing::bit_differs;
         assert_eq!(
             notes(&got[0]),
             vec![
