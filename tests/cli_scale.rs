@@ -30,6 +30,17 @@ fn intake(dir: &tempfile::TempDir, args: &[&str]) -> Output {
         .expect("run intake")
 }
 
+/// Fails the test with the command's stderr unless it exited 0.
+#[track_caller]
+fn expect_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -51,12 +62,7 @@ fn decode(protocol: &str, file: &str) -> Vec<Value> {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     json_lines(&out)
 }
 
@@ -186,12 +192,21 @@ fn decode_bad_input_exits_2() {
 
 /// Runs the simulated scale in this process while the binary talks to it.
 fn with_sim(protocol: Protocol, f: impl FnOnce(&str) -> Output) -> Output {
+    with_sim_set(protocol, SimScaleOptions::default(), f)
+}
+
+/// The same, with the simulated scale's line settings (baud, framing) given.
+fn with_sim_set(
+    protocol: Protocol,
+    line: SimScaleOptions,
+    f: impl FnOnce(&str) -> Output,
+) -> Output {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (_tx, rx) = watch::channel(Mass::from_decimal(1234, 2, MassUnit::Pound).unwrap());
     let opts = SimScaleOptions {
         settle: Duration::ZERO,
         interval: Duration::from_millis(20),
-        ..SimScaleOptions::default()
+        ..line
     };
     let (sim, path) = rt.block_on(async { SimScale::spawn(protocol, rx, opts).unwrap() });
     let out = f(path.to_str().unwrap());
@@ -220,12 +235,7 @@ fn monitor_prints_frames_beside_raw_hex() {
             ],
         )
     });
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 3);
     for l in &lines {
@@ -247,7 +257,7 @@ fn monitor_prints_frames_beside_raw_hex() {
 }
 
 #[test]
-fn probe_says_which_protocol_answers() {
+fn probe_says_which_protocol_answers_and_prints_the_section() {
     let dir = tempfile::tempdir().unwrap();
     let out = with_sim(Protocol::MtSics, |port| {
         intake(
@@ -266,15 +276,174 @@ fn probe_says_which_protocol_answers() {
             ],
         )
     });
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("mt-sics answers at 9600 8N1"), "{text}");
+    assert!(
+        text.contains("[scale]\ntype = \"serial\"\n")
+            && text.contains("protocol = \"mt-sics\"\nbaud = 9600\nframing = \"8N1\"\n"),
+        "{text}"
+    );
+}
+
+/// A simulated SMA scale set to 4800 baud and 7E1: at 9600 the probe reads only line noise;
+/// at 4800 it reads SMA frames whose bit 7 carries even parity (a pty carries 8 bits, as an
+/// 8N1 port does), so the section it prints says 4800 and 7E1. The printed section is then
+/// checked by `intake config check`.
+#[test]
+fn probe_finds_a_non_default_baud_protocol_and_parity() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = SimScaleOptions {
+        baud: Some(4800),
+        framing: "7E1".parse().unwrap(),
+        ..SimScaleOptions::default()
+    };
+    let out = with_sim_set(Protocol::Sma, line, |port| {
+        intake(
+            &dir,
+            &[
+                "scale",
+                "probe",
+                "--port",
+                port,
+                "--baud",
+                "9600,4800",
+                "--framing",
+                "8N1,7E1",
+                "--listen-ms",
+                "120",
+                "--json",
+            ],
+        )
+    });
+    expect_ok(&out);
+    let v = &json_lines(&out)[0];
+    let answers = v["answers"].as_array().unwrap();
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["baud"] == 4800 && a["protocol"] == "sma"),
+        "{v}"
+    );
+    assert_eq!(v["best"]["framing_to_use"], "7E1", "{v}");
+    let notes = v["best"]["sample"]["notes"].as_array().unwrap();
+    assert_eq!(notes[0]["note"], "parity_bit_stripped", "{v}");
+    let section = v["config"].as_str().unwrap();
+    assert!(
+        section.contains("protocol = \"sma\"\nbaud = 4800\nframing = \"7E1\""),
+        "{section}"
+    );
+    // The section is a valid station config.
+    std::fs::write(
+        dir.path().join("rates.toml"),
+        include_str!("../config/rates.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("manifest-sample.csv"),
+        include_str!("../config/manifest-sample.csv"),
+    )
+    .unwrap();
+    let cfg = dir.path().join("probed.toml");
+    let base = intake_config_default(&dir);
+    let start = base.find("[scale]").unwrap();
+    let end = base[start + 7..]
+        .find("\n[")
+        .map_or(base.len(), |i| start + 7 + i + 1);
+    std::fs::write(
+        &cfg,
+        format!("{}{section}\n{}", &base[..start], &base[end..]),
+    )
+    .unwrap();
+    let check = intake(&dir, &["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+fn intake_config_default(dir: &tempfile::TempDir) -> String {
+    let out = intake(dir, &["config", "default"]);
+    assert_eq!(out.status.code(), Some(0));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `monitor --record` writes a timestamped capture that `decode` reads back: the same
+/// readings, in order.
+#[test]
+fn monitor_records_a_capture_that_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_sim(Protocol::Cas, |port| {
+        intake(
+            &dir,
+            &[
+                "scale",
+                "monitor",
+                "--port",
+                port,
+                "--protocol",
+                "cas",
+                "--count",
+                "4",
+                "--record",
+                "rec.capture",
+            ],
+        )
+    });
+    expect_ok(&out);
+    let text = std::fs::read_to_string(dir.path().join("rec.capture")).unwrap();
+    assert!(
+        text.starts_with("# intake scale capture 1\n# protocol=cas baud=9600 framing=8N1\n"),
+        "{text}"
+    );
+    let dec = intake(&dir, &["scale", "decode", "rec.capture", "--json"]);
+    expect_ok(&dec);
+    let lines = json_lines(&dec);
+    let readings: Vec<&Value> = lines.iter().filter(|l| l["frame"] == "reading").collect();
+    assert!(readings.len() >= 4, "{lines:?}");
+    for r in readings {
+        assert!(
+            (r["weight"].as_f64().unwrap() - 12.34).abs() <= 0.011,
+            "{r}"
+        );
+    }
+}
+
+/// The checked-in replay capture decodes as a scale technician would see it: the first
+/// bytes a half frame, then readings with the notes the indicator's quirks earn.
+#[test]
+fn decode_a_timestamped_capture_shows_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/scale/parcel-50lb-toledo.capture");
+    let out = intake(&dir, &["scale", "decode", f.to_str().unwrap(), "--json"]);
+    expect_ok(&out);
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["frame"], "rejected");
+    let r = &lines[1];
+    assert_eq!(r["frame"], "reading");
+    let kinds: Vec<&str> = r["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["note"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["parity_bit_stripped", "status_bit_differs"], "{r}");
+    assert_eq!(
+        r["notes"][1]["text"],
+        "SWA bit 5 is 0, the manual says always 1"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["weight"] == 50.0 && l["stable"] == true)
+    );
+    // Text output names the notes too.
+    let text = intake(&dir, &["scale", "decode", f.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("(note: bit 7 carried Even parity"));
 }
 
 #[test]
@@ -293,12 +462,7 @@ fn monitor_without_a_port_opens_the_configured_scale() {
     // The embedded default's scale is the simulated one: MT-SICS over a pty, empty platform.
     let dir = tempfile::tempdir().unwrap();
     let out = intake(&dir, &["scale", "monitor", "--count", "3", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 3);
     for l in &lines {

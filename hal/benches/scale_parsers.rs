@@ -49,7 +49,7 @@ fn run(protocol: Protocol, bytes: &[u8]) -> (Duration, usize) {
     for chunk in bytes.chunks(512) {
         parser.push(black_box(chunk));
         while let Some(f) = parser.next_frame() {
-            if let Ok(intake_hal::scale::Frame::Reading(r)) = black_box(f) {
+            if let Ok(intake_hal::scale::Frame::Reading(r, _)) = black_box(f) {
                 readings += 1;
                 black_box(r);
             }

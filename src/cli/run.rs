@@ -33,11 +33,43 @@ pub(crate) struct Run {
     /// port; the log says which).
     #[arg(long, value_name = "ADDR", value_parser = intake::web::config::parse_listen)]
     listen: Option<std::net::SocketAddr>,
+    // --- scale replay (branch `scales`; self-contained: the flags and one call below) ---
+    /// Weigh with a recorded scale capture (`intake scale monitor --record`) played into a
+    /// pty at the recorded pace, instead of the configured scale; the simulated dock
+    /// supplies the other devices.
+    #[arg(long, value_name = "CAPTURE")]
+    scale_replay: Option<PathBuf>,
+    /// With --scale-replay: the capture's protocol (default: the capture's header).
+    #[arg(long, value_name = "NAME", requires = "scale_replay")]
+    protocol: Option<intake_hal::scale::Protocol>,
+    /// With --scale-replay: play this many times faster than recorded.
+    #[arg(long, value_name = "FACTOR", requires = "scale_replay")]
+    replay_speed: Option<f64>,
+}
+
+impl Run {
+    /// `[scale]` as `--scale-replay` overrides it (branch `scales`).
+    fn replay_scale(&self) -> anyhow::Result<Option<intake_hal::scale::config::ScaleSettings>> {
+        let Some(capture) = &self.scale_replay else {
+            return Ok(None);
+        };
+        let raw = intake_hal::scale::config::RawReplay {
+            capture: Some(capture.clone()),
+            protocol: self.protocol.map(|p| p.name().to_owned()),
+            speed: self.replay_speed,
+            link: None,
+        };
+        let r = raw.validate().map_err(bad_input)?;
+        Ok(Some(intake_hal::scale::config::ScaleSettings::Replay(r)))
+    }
 }
 
 impl Run {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         let mut settings = ctx.settings()?;
+        if let Some(scale) = self.replay_scale()? {
+            settings.scale = scale;
+        }
         if let Some(addr) = self.listen {
             settings.web.listen = addr;
             settings.web.validate_listen().map_err(bad_input)?;

@@ -1,11 +1,13 @@
 //! `intake scale`: the technician's tools for the scale.
 //!
-//! * `decode --protocol NAME FILE` decodes a raw capture (what the port sent), one line per
-//!   frame and per rejected run of bytes; `--json` for JSON lines.
-//! * `monitor --port P --protocol NAME` reads a live scale and prints each frame beside the
-//!   raw bytes (hex).
-//! * `probe --port P` tries every protocol at common baud rates and framings and says which
-//!   answers.
+//! * `decode --protocol NAME FILE` decodes a capture (the raw bytes the port sent, or a
+//!   timestamped capture from `monitor --record`), one line per frame and per rejected run of
+//!   bytes, with the notes on frames that differ from the manual; `--json` for JSON lines.
+//! * `monitor --port P --protocol NAME [--record FILE]` reads a live scale and prints each
+//!   frame beside the raw bytes (hex); `--record` also writes a timestamped capture that
+//!   `intake run --scale-replay` plays back.
+//! * `probe --port P` tries every protocol at the usual baud rates and framings, says which
+//!   answers, and prints the `[scale]` section to configure.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,10 +17,12 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use intake::quantity::MassUnit;
 use intake_hal::device::{ErrorKind, WeightKind, WeightReading};
+use intake_hal::scale::capture::{self, Capture};
 use intake_hal::scale::config::{BAUD_RATES, Framing, ScaleSettings, SerialSettings};
+use intake_hal::scale::serial::ProbeAnswer;
 use intake_hal::scale::serial::{SerialScale, probe};
 use intake_hal::scale::sim::SimScale;
-use intake_hal::scale::{Frame, FrameError, Protocol, hex};
+use intake_hal::scale::{Frame, FrameError, Note, Protocol, hex};
 use serde_json::{Value, json};
 
 use super::{Context, bad_input};
@@ -54,13 +58,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the IO runtime")
 }
 
-/// Decode a raw byte capture from a scale: one line per frame, one per rejected run of bytes.
+/// Decode a capture from a scale: one line per frame, one per rejected run of bytes.
 #[derive(Debug, Args)]
 struct Decode {
-    /// The protocol: mt-sics, toledo, sma, nci or cas.
+    /// The protocol: mt-sics, toledo, sma, nci or cas (default: the capture's header).
     #[arg(long, value_name = "NAME")]
-    protocol: Protocol,
-    /// The capture: the bytes exactly as the port sent them.
+    protocol: Option<Protocol>,
+    /// The capture: the bytes exactly as the port sent them, or a timestamped capture
+    /// written by `intake scale monitor --record`.
     file: PathBuf,
     /// One JSON object per line.
     #[arg(long)]
@@ -71,6 +76,27 @@ struct Decode {
 fn number(m: intake::quantity::Mass, unit: MassUnit) -> Value {
     let v = (m.in_unit(unit) * 1e6).round() / 1e6;
     json!(v)
+}
+
+/// Notes as JSON: each note's fields, its kind and its text.
+fn notes_json(notes: &[Note]) -> Value {
+    notes
+        .iter()
+        .map(|n| {
+            let mut v = serde_json::to_value(n).unwrap_or_else(|_| json!({}));
+            v["note"] = json!(n.kind());
+            v["text"] = json!(n.to_string());
+            v
+        })
+        .collect()
+}
+
+fn notes_text(notes: &[Note]) -> String {
+    if notes.is_empty() {
+        return String::new();
+    }
+    let t: Vec<String> = notes.iter().map(ToString::to_string).collect();
+    format!(" (note: {})", t.join("; "))
 }
 
 fn reading_json(r: &WeightReading) -> Value {
@@ -88,9 +114,17 @@ fn reading_json(r: &WeightReading) -> Value {
 
 fn frame_json(f: &Result<Frame, FrameError>) -> Value {
     match f {
-        Ok(Frame::Reading(r)) => reading_json(r),
-        Ok(Frame::Status { status, motion }) => {
-            json!({"frame": "status", "status": status, "motion": motion})
+        Ok(Frame::Reading(r, notes)) => {
+            let mut v = reading_json(r);
+            v["notes"] = notes_json(notes);
+            v
+        }
+        Ok(Frame::Status {
+            status,
+            motion,
+            notes,
+        }) => {
+            json!({"frame": "status", "status": status, "motion": motion, "notes": notes_json(notes)})
         }
         Ok(Frame::Reply {
             command,
@@ -106,24 +140,30 @@ fn frame_json(f: &Result<Frame, FrameError>) -> Value {
 
 fn frame_text(f: &Result<Frame, FrameError>) -> String {
     match f {
-        Ok(Frame::Reading(r)) => {
+        Ok(Frame::Reading(r, notes)) => {
             let w = number(r.weight, r.unit);
             let tare = r
                 .tare
                 .map(|t| format!(" tare {} {}", number(t, r.unit), r.unit.symbol()))
                 .unwrap_or_default();
-            format!(
+            let text = format!(
                 "reading   {w} {} {} {:?}{tare} status {:?}",
                 r.unit.symbol(),
                 if r.stable { "stable" } else { "motion" },
                 r.kind,
                 r.status
             )
-            .to_lowercase()
+            .to_lowercase();
+            format!("{text}{}", notes_text(notes))
         }
-        Ok(Frame::Status { status, motion }) => format!(
-            "status    {status:?}{}",
-            if *motion { " motion" } else { "" }
+        Ok(Frame::Status {
+            status,
+            motion,
+            notes,
+        }) => format!(
+            "status    {status:?}{}{}",
+            if *motion { " motion" } else { "" },
+            notes_text(notes)
         ),
         Ok(Frame::Reply {
             command,
@@ -140,7 +180,20 @@ impl Decode {
         let bytes = std::fs::read(&self.file)
             .with_context(|| format!("cannot read capture {}", self.file.display()))
             .map_err(bad_input)?;
-        let mut parser = self.protocol.parser();
+        let (bytes, header) = if bytes.starts_with(capture::MAGIC.as_bytes()) {
+            let cap = Capture::parse(&String::from_utf8_lossy(&bytes))
+                .with_context(|| format!("cannot read capture {}", self.file.display()))
+                .map_err(bad_input)?;
+            (cap.bytes(), cap.protocol)
+        } else {
+            (bytes, None)
+        };
+        let protocol = self.protocol.or(header).ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "--protocol is missing and the capture does not name one; use mt-sics, toledo, sma, nci or cas"
+            ))
+        })?;
+        let mut parser = protocol.parser();
         let mut out = Vec::new();
         for chunk in bytes.chunks(1024) {
             parser.push(chunk);
@@ -197,6 +250,10 @@ struct Monitor {
     /// One JSON object per line (`raw` holds the hex).
     #[arg(long)]
     json: bool,
+    /// Also write what the port sent, with when, to FILE (a timestamped capture that
+    /// `intake scale decode` reads and `intake run --scale-replay` plays back).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 fn framing(text: Option<&str>, protocol: Protocol) -> anyhow::Result<Framing> {
@@ -223,6 +280,7 @@ impl Monitor {
         }
         // The simulated scale, when that is what the config has, lives as long as this.
         let mut _sim = None;
+        let mut _replay = None;
         let s = match (&self.port, self.protocol) {
             (Some(port), Some(protocol)) => {
                 let mut s = SerialSettings::new(port, protocol);
@@ -244,6 +302,12 @@ impl Monitor {
                         ..SerialSettings::new(path, sim.protocol)
                     }
                 }
+                ScaleSettings::Replay(r) => {
+                    let (handle, serial) =
+                        intake_hal::scale::replay::start(&r).map_err(bad_input)?;
+                    _replay = Some(handle);
+                    serial
+                }
             },
         };
         let mut scale = SerialScale::open(s).map_err(|e| {
@@ -256,11 +320,36 @@ impl Monitor {
             }
         })?;
         scale.record_raw(true);
+        let mut record = match &self.record {
+            None => None,
+            Some(path) => {
+                let s = scale.settings();
+                let mut file = std::fs::File::create(path)
+                    .with_context(|| format!("cannot create the capture {}", path.display()))
+                    .map_err(bad_input)?;
+                use std::io::Write;
+                file.write_all(
+                    capture::header(s.protocol, s.baud, &s.framing.to_string()).as_bytes(),
+                )?;
+                Some((file, tokio::time::Instant::now()))
+            }
+        };
         let mut seen = 0;
         while self.count.is_none_or(|c| seen < c) {
             let f = scale.next_frame().await;
             // The bytes read since the last frame; one read may bring several frames.
-            let raw = hex(&scale.take_raw());
+            let chunks = scale.take_chunks();
+            if let Some((file, start)) = record.as_mut() {
+                use std::io::Write;
+                for (at, bytes) in &chunks {
+                    file.write_all(
+                        capture::line(at.saturating_duration_since(*start), bytes).as_bytes(),
+                    )?;
+                }
+                file.flush()?;
+            }
+            let raw: Vec<u8> = chunks.into_iter().flat_map(|(_, b)| b).collect();
+            let raw = hex(&raw);
             let line = match &f {
                 Ok(frame) if self.json => {
                     let mut v = frame_json(frame);
@@ -284,24 +373,37 @@ impl Monitor {
     }
 }
 
-/// Find out what a scale speaks: every protocol at common baud rates and framings.
+/// Find out what a scale speaks: every protocol at the usual baud rates and framings; prints
+/// the `[scale]` section that reads it.
 #[derive(Debug, Args)]
 struct Probe {
     /// The serial device.
     #[arg(long)]
     port: PathBuf,
     /// Baud rates to try, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [9600, 4800, 19200, 2400])]
+    #[arg(long, value_delimiter = ',', default_values_t = [9600, 4800, 19200, 2400, 1200, 38400])]
     baud: Vec<u32>,
     /// Framings to try, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = ["8N1".to_owned(), "7E1".to_owned()])]
+    #[arg(long, value_delimiter = ',', default_values_t = ["8N1".to_owned(), "7E1".to_owned(), "7O1".to_owned()])]
     framing: Vec<String>,
-    /// Milliseconds to listen after each request.
+    /// Milliseconds to listen after each request (and for continuous output).
     #[arg(long, default_value_t = 300)]
     listen_ms: u64,
-    /// One JSON object per answer.
+    /// One JSON object: every answer, and the `[scale]` section to use.
     #[arg(long)]
     json: bool,
+}
+
+fn answer_json(a: &ProbeAnswer) -> Value {
+    json!({
+        "protocol": a.protocol.name(),
+        "baud": a.baud,
+        "framing": a.framing.to_string(),
+        "framing_to_use": a.framing_to_use().to_string(),
+        "frames": a.frames,
+        "rejected": a.rejected,
+        "sample": frame_json(&Ok(a.sample.clone())),
+    })
 }
 
 impl Probe {
@@ -320,42 +422,47 @@ impl Probe {
             &self.port,
             &self.baud,
             &framings,
-            Duration::from_millis(self.listen_ms.max(20)),
+            Duration::from_millis(self.listen_ms.clamp(20, 5000)),
         )
         .await?;
-        for a in &answers {
-            if self.json {
-                let mut v = json!({
-                    "protocol": a.protocol.name(),
-                    "baud": a.baud,
-                    "framing": a.framing.to_string(),
-                    "frames": a.frames,
-                });
-                v["sample"] = frame_json(&Ok(a.sample.clone()));
-                println!("{v}");
-            } else {
-                println!(
-                    "{} answers at {} {} ({} valid frames; first: {})",
-                    a.protocol,
-                    a.baud,
-                    a.framing,
-                    a.frames,
-                    frame_text(&Ok(a.sample.clone())).trim()
-                );
-            }
-        }
-        if answers.is_empty() {
+        let Some(best) = ProbeAnswer::best(&answers) else {
             anyhow::bail!(
                 "no protocol answered on {} at {:?} × {:?}; check the cable and power, and that the scale's output is enabled",
                 self.port.display(),
                 self.baud,
                 self.framing
             );
+        };
+        let section = best.toml_section(&self.port);
+        if self.json {
+            let v = json!({
+                "answers": answers.iter().map(answer_json).collect::<Vec<_>>(),
+                "best": answer_json(best),
+                "config": section,
+            });
+            println!("{v}");
+            return Ok(ExitCode::SUCCESS);
         }
+        for a in &answers {
+            println!(
+                "{} answers at {} {} ({} valid frames, {} rejected; first: {})",
+                a.protocol,
+                a.baud,
+                a.framing,
+                a.frames,
+                a.rejected,
+                frame_text(&Ok(a.sample.clone())).trim()
+            );
+        }
+        println!(
+            "\n# The scale on {} (paste into the station config):",
+            self.port.display()
+        );
+        print!("{section}");
         // A pty (and some adapters) ignore framing: say so rather than guess.
         if answers.len() > 1 {
             eprintln!(
-                "note: several settings answered; a port that ignores parity (USB adapters in 8N1, ptys) answers at all of them"
+                "note: several settings answered; a port that ignores parity (USB adapters in 8N1, ptys) answers at all of them, so the section above takes the one with the most valid frames and the parity the frames carried"
             );
         }
         Ok(ExitCode::SUCCESS)

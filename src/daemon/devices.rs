@@ -16,6 +16,7 @@ use intake_hal::quantity::{Length, Mass};
 use intake_hal::range::Axis;
 use intake_hal::range::sim::SimBox;
 use intake_hal::scale::config::{ScaleSettings, SerialSettings};
+use intake_hal::scale::replay::{self, ReplayHandle};
 use intake_hal::scale::serial::SerialScale;
 use intake_hal::scale::sim::{SimScale, SimScaleHandle};
 use intake_hal::sim::{
@@ -46,9 +47,17 @@ pub struct SimOptions {
     pub truth_file: Option<PathBuf>,
 }
 
+/// The simulated dock's scale: the simulated one, or a replayed capture. Held only to keep
+/// it running (dropping it stops it).
+#[expect(dead_code, reason = "held for its Drop")]
+enum DockScale {
+    Sim(SimScaleHandle),
+    Replay(ReplayHandle),
+}
+
 /// What keeps the simulated dock running; dropping it stops the simulated scale.
 pub struct SimDock {
-    _scale: SimScaleHandle,
+    _scale: DockScale,
     operator: JoinHandle<()>,
     _feeder: JoinHandle<()>,
 }
@@ -188,7 +197,7 @@ pub fn open(
     let (box_tx, box_rx) = watch::channel::<Option<SimBox>>(None);
     let (label_tx, label_rx) = watch::channel::<Option<LabelSpec>>(None);
 
-    let (scale, sim_scale): (Box<dyn Scale>, Option<SimScaleHandle>) = match &settings.scale {
+    let (scale, sim_scale): (Box<dyn Scale>, Option<DockScale>) = match &settings.scale {
         ScaleSettings::Serial(s) => {
             let scale = SerialScale::open(s.clone()).map_err(|e| {
                 OpenDevicesError(format!(
@@ -207,7 +216,16 @@ pub fn open(
             };
             let scale = SerialScale::open(serial)
                 .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
-            (Box::new(scale), Some(handle))
+            (Box::new(scale), Some(DockScale::Sim(handle)))
+        }
+        // A replayed capture weighs; the simulated dock supplies everything else (the
+        // platform load it would put on the simulated scale is not used).
+        ScaleSettings::Replay(r) => {
+            let (handle, serial) =
+                replay::start(r).map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
+            let scale = SerialScale::open(serial)
+                .map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
+            (Box::new(scale), Some(DockScale::Replay(handle)))
         }
     };
 

@@ -15,18 +15,39 @@
 //! CAS format without the comma after ID and lamp is not read.
 
 use crate::device::{ScaleStatus, WeightKind, WeightReading};
+use crate::scale::framing::{Framer, Spec, Start};
 use crate::scale::{
-    Frame, FrameError, FrameParser, Pending, Reject, format_decimal, parse_weight, to_decimal,
+    Frame, FrameError, FrameParser, Note, Reject, format_decimal, parse_weight, to_decimal,
 };
 
 /// The longest line, header to `LF`.
 const MAX_LINE: usize = 40;
 const HEADERS: [&[u8]; 3] = [b"ST,", b"US,", b"OL,"];
 
+const SPEC: Spec = Spec {
+    start: Start::Headers(&HEADERS),
+    end: b'\n',
+    max_len: MAX_LINE,
+    start_continues_after: None,
+    end_from: body_from,
+};
+
+/// Where a line's text begins: after the header, or in the CAS 22-byte format after the ID
+/// and lamp bytes (any value, even one that reads as LF) at 6 and 7. `MAX_LINE` (wait) until
+/// the bytes that tell have arrived.
+fn body_from(b: &[u8]) -> usize {
+    let comma = |i: usize| b.get(i).map(|x| x & 0x7f == b',');
+    match (comma(5), comma(8)) {
+        (Some(true), Some(true)) => 9,
+        (Some(true), None) => MAX_LINE,
+        _ => 3,
+    }
+}
+
 /// CAS / A&D parser.
 #[derive(Debug, Default)]
 pub struct Parser {
-    pending: Pending,
+    framer: Framer,
 }
 
 impl Parser {
@@ -35,82 +56,34 @@ impl Parser {
     }
 }
 
-/// Where the next header starts at or after `from`, if one is (or may yet be) there:
-/// `Ok(i)` found at `i`, `Err(i)` none before `i` (the tail from `i` may be a header's start).
-fn find_header(b: &[u8], from: usize) -> Result<usize, usize> {
-    for i in from..b.len() {
-        let tail = &b[i..];
-        if HEADERS.iter().any(|h| tail.starts_with(h)) {
-            return Ok(i);
-        }
-        if tail.len() < 3 && HEADERS.iter().any(|h| h.starts_with(tail)) {
-            return Err(i);
-        }
-    }
-    Err(b.len())
-}
-
 impl FrameParser for Parser {
     fn push(&mut self, bytes: &[u8]) {
-        self.pending.push(bytes);
+        self.framer.push(bytes);
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
-        if let Some(e) = self.pending.take_overflow() {
-            return Some(Err(e));
-        }
-        let b = self.pending.bytes();
-        match find_header(b, 0) {
-            Ok(0) => {}
-            Ok(i) | Err(i) => {
-                // Blank line ends (CR LF between lines) are not garbage.
-                let skipped = &b[..i];
-                if skipped.is_empty() {
-                    return None;
-                }
-                let quiet = skipped.iter().all(|&x| x == b'\r' || x == b'\n');
-                let err = FrameError::new(Reject::Garbage(i), skipped);
-                self.pending.consume(i);
-                if quiet {
-                    return self.next_frame();
-                }
-                return Some(Err(err));
-            }
-        }
-        // In the CAS 22-byte format the ID and lamp bytes (any value) sit at 6 and 7.
-        let cas22 = b.len() > 8 && b[5] == b',' && b[8] == b',';
-        let body_from = if cas22 { 9 } else { 3 };
-        let limit = b.len().min(MAX_LINE);
-        let lf = b[..limit].iter().skip(body_from).position(|&x| x == b'\n');
-        let next = find_header(&b[..limit], body_from).ok();
-        match (lf.map(|i| i + body_from), next) {
-            (Some(end), n) if n.is_none_or(|n| n > end) => {
-                let line = &b[..end];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let result = parse_line(line, cas22).map_err(|r| FrameError::new(r, &b[..=end]));
-                self.pending.consume(end + 1);
-                Some(result)
-            }
-            (_, Some(n)) => {
-                let err = FrameError::new(Reject::Truncated, &b[..n]);
-                self.pending.consume(n);
-                Some(Err(err))
-            }
-            (None, None) if b.len() >= MAX_LINE => {
-                let err = FrameError::new(Reject::TooLong(MAX_LINE), &b[..MAX_LINE]);
-                self.pending.consume(MAX_LINE);
-                Some(Err(err))
-            }
-            _ => None,
-        }
+        // Line ends between lines are not garbage.
+        let b = self.framer.bytes();
+        let quiet = b.iter().take_while(|&&x| matches!(x & 0x7f, b'\r' | b'\n'));
+        let quiet = quiet.count();
+        self.framer.consume(quiet);
+        let len = match self.framer.next_cut(&SPEC)? {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        let cas22 = body_from(self.framer.bytes()) == 9;
+        Some(self.framer.take(len, |t, parity| {
+            let line = &t[..len - 1];
+            parse_line(line.strip_suffix(b"\r").unwrap_or(line), cas22).map(|f| f.with_note(parity))
+        }))
     }
 
     fn reset(&mut self) {
-        self.pending.clear();
+        self.framer.clear();
     }
 
     fn pending(&self) -> &[u8] {
-        self.pending.bytes()
+        self.framer.bytes()
     }
 }
 
@@ -129,8 +102,19 @@ fn parse_line(line: &[u8], cas22: bool) -> Result<Frame, Reject> {
             rest.drain(..3);
         }
     }
+    let mut notes = Vec::new();
     if cas22 {
-        // ID, lamp and comma.
+        // ID, lamp and comma. The lamp byte's bit 7 is "1" in the CAS manuals.
+        if let Some(&lamp) = rest.get(1)
+            && lamp & 0x80 == 0
+        {
+            notes.push(Note::StatusBitDiffers {
+                byte: "lamp",
+                bit: 7,
+                expected: true,
+                got: false,
+            });
+        }
         rest.drain(..3.min(rest.len()));
     }
     if !rest.iter().all(|b| (0x20..0x7f).contains(b)) {
@@ -141,6 +125,7 @@ fn parse_line(line: &[u8], cas22: bool) -> Result<Frame, Reject> {
         return Ok(Frame::Status {
             status: ScaleStatus::OverCapacity,
             motion: false,
+            notes,
         });
     }
     let stable = header == b"ST";
@@ -148,14 +133,17 @@ fn parse_line(line: &[u8], cas22: bool) -> Result<Frame, Reject> {
         .find(|c: char| c.is_ascii_alphabetic())
         .ok_or_else(|| Reject::Unit(String::new()))?;
     let (weight, unit) = parse_weight(&text[..split], &text[split..])?;
-    Ok(Frame::Reading(WeightReading {
-        weight,
-        unit,
-        stable,
-        kind,
-        tare: None,
-        status: ScaleStatus::Ok,
-    }))
+    Ok(Frame::Reading(
+        WeightReading {
+            weight,
+            unit,
+            stable,
+            kind,
+            tare: None,
+            status: ScaleStatus::Ok,
+        },
+        notes,
+    ))
 }
 
 /// The line a CAS-style scale streams for `reading`: `ST,GS,+  1.234kg CR LF`.
@@ -243,13 +231,27 @@ mod tests {
             got[2],
             Ok(Frame::Status {
                 status: ScaleStatus::OverCapacity,
-                motion: false
+                motion: false,
+                notes: vec![],
             })
         );
         assert_eq!(reading(&got[3]).weight, kg(135, 1));
         // A lamp byte that reads as LF once the parity bit is masked does not split the line.
         let lamp_lf = frames(b"ST,GS,\x01\x8a,000013.5 kg\r\n");
         assert_eq!(reading(&lamp_lf[0]).weight, kg(135, 1));
+        assert_eq!(crate::scale::testing::notes(&lamp_lf[0]), vec![]);
+        // CI-600D and CI-150A disagree on the lamp byte; bit 7 ("1" in both) clear: a note.
+        let lamp_7 = frames(b"ST,GS,\x01\x40,000013.5 kg\r\n");
+        assert_eq!(reading(&lamp_7[0]).weight, kg(135, 1));
+        assert_eq!(
+            crate::scale::testing::notes(&lamp_7[0]),
+            vec![Note::StatusBitDiffers {
+                byte: "lamp",
+                bit: 7,
+                expected: true,
+                got: false
+            }]
+        );
     }
 
     #[test]
@@ -287,7 +289,7 @@ mod tests {
             for chunk in bytes.chunks(6) {
                 p.push(chunk);
                 while let Some(f) = p.next_frame() {
-                    if let Ok(Frame::Reading(_)) = f {
+                    if let Ok(Frame::Reading(..)) = f {
                         let masked: Vec<u8> = bytes.iter().map(|b| b & 0x7f).collect();
                         prop_assert!(masked.windows(3).any(|w| w == b"ST," || w == b"US,"));
                     }
@@ -307,7 +309,7 @@ mod tests {
                 tare: None,
                 status: ScaleStatus::Ok,
             };
-            prop_assert_eq!(frames(&encode(&r, decimals)), vec![Ok(Frame::Reading(r))]);
+            prop_assert_eq!(frames(&encode(&r, decimals)), vec![Ok(Frame::Reading(r, vec![]))]);
         }
     }
 }

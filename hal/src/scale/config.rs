@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [scale]
-//! type = "serial"                 # "serial" or "sim"
+//! type = "serial"                 # "serial", "sim" or "replay"
 //! port = "/dev/serial/by-id/usb-1a86_USB_Serial-if00-port0"   # prefer by-id: it survives replugging
 //! protocol = "nci"                # mt-sics | toledo | sma | nci | cas
 //! baud = 9600                     # or "9600"; 1200 … 115200
@@ -25,6 +25,16 @@
 //! interval = "100ms"              # continuous protocols: time between frames (or interval_ms)
 //! seed = 1                        # noise generator seed
 //! link = "/tmp/intake-scale"      # optional: a stable symlink to the pty
+//! baud = 4800                     # optional: a reader at another speed gets line noise
+//! framing = "7E1"                 # 7-bit framings put their parity in bit 7 (default 8N1)
+//! ```
+//!
+//! ```toml
+//! [scale]
+//! type = "replay"                 # a recorded capture played into a pty, read over serial
+//! capture = "parcel.capture"      # written by `intake scale monitor --record FILE`
+//! protocol = "toledo"             # optional when the capture's header names it
+//! speed = 1.0                     # 1.0 = the recorded pace; 2.0 twice as fast
 //! ```
 //!
 //! Durations are written with a unit (`"200ms"`, `"2s"`, `"1.5s"`) or as whole milliseconds
@@ -40,6 +50,7 @@ use tokio_serial::{DataBits, Parity, StopBits};
 
 use crate::quantity::{Mass, MassUnit};
 use crate::scale::Protocol;
+use crate::scale::replay::ReplayOptions;
 use crate::scale::sim::SimScaleOptions;
 
 /// The raw `[scale]` table as written.
@@ -48,6 +59,7 @@ use crate::scale::sim::SimScaleOptions;
 pub enum ScaleConfig {
     Sim(RawSim),
     Serial(RawSerial),
+    Replay(RawReplay),
 }
 
 /// A number or the same number in a string (`9600` or `"9600"`).
@@ -77,6 +89,15 @@ pub struct RawSerial {
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    pub capture: Option<PathBuf>,
+    pub protocol: Option<String>,
+    pub speed: Option<f64>,
+    pub link: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawSim {
     pub protocol: Option<String>,
     pub unit: Option<String>,
@@ -88,6 +109,8 @@ pub struct RawSim {
     pub interval_ms: Option<u64>,
     pub seed: Option<u64>,
     pub link: Option<PathBuf>,
+    pub baud: Option<u32>,
+    pub framing: Option<String>,
 }
 
 /// A `[scale]` value that cannot be used.
@@ -232,11 +255,22 @@ pub struct SimSettings {
     pub options: SimScaleOptions,
 }
 
+/// A replayed capture, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySettings {
+    /// The capture file ([`crate::scale::capture`] format).
+    pub capture: PathBuf,
+    /// What the capture's scale speaks; `None`: the capture's `# protocol=` header says.
+    pub protocol: Option<Protocol>,
+    pub options: ReplayOptions,
+}
+
 /// The validated `[scale]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScaleSettings {
     Sim(SimSettings),
     Serial(SerialSettings),
+    Replay(ReplaySettings),
 }
 
 /// `"200ms"`, `"2s"`, `"1.5s"`, `"2 s"`.
@@ -292,6 +326,7 @@ impl ScaleConfig {
         match self {
             ScaleConfig::Serial(raw) => raw.validate().map(ScaleSettings::Serial),
             ScaleConfig::Sim(raw) => raw.validate().map(ScaleSettings::Sim),
+            ScaleConfig::Replay(raw) => raw.validate().map(ScaleSettings::Replay),
         }
     }
 }
@@ -372,6 +407,38 @@ impl RawSerial {
     }
 }
 
+impl RawReplay {
+    pub fn validate(&self) -> Result<ReplaySettings, ScaleConfigError> {
+        let capture = self.capture.clone().filter(|p| !p.as_os_str().is_empty()).ok_or_else(|| {
+            err(
+                "capture",
+                "missing; set the capture file to replay (record one with `intake scale monitor --record FILE`)",
+            )
+        })?;
+        let protocol = match &self.protocol {
+            None => None,
+            Some(p) => Some(protocol(Some(p))?),
+        };
+        let speed = self.speed.unwrap_or(1.0);
+        if !(speed.is_finite() && (0.01..=100.0).contains(&speed)) {
+            return Err(err(
+                "speed",
+                format!(
+                    "{speed} is not a replay speed; use 1.0 for the recorded pace (0.01 … 100)"
+                ),
+            ));
+        }
+        Ok(ReplaySettings {
+            capture,
+            protocol,
+            options: ReplayOptions {
+                speed,
+                link: self.link.clone(),
+            },
+        })
+    }
+}
+
 impl RawSim {
     pub fn validate(&self) -> Result<SimSettings, ScaleConfigError> {
         let protocol = protocol(self.protocol.as_deref())?;
@@ -414,6 +481,18 @@ impl RawSim {
             o.seed = seed;
         }
         o.link.clone_from(&self.link);
+        if let Some(b) = self.baud {
+            if !BAUD_RATES.contains(&b) {
+                return Err(err(
+                    "baud",
+                    format!("{b} is not a scale baud rate; use one of {BAUD_RATES:?}"),
+                ));
+            }
+            o.baud = Some(b);
+        }
+        if let Some(f) = &self.framing {
+            o.framing = f.parse().map_err(|m: String| err("framing", m))?;
+        }
         Ok(SimSettings {
             protocol,
             options: o,
@@ -534,6 +613,20 @@ read_timeout = "1.5s"
             bad_type.contains("sim") && bad_type.contains("serial"),
             "{bad_type}"
         );
+    }
+
+    #[test]
+    fn replay_table() {
+        let ScaleSettings::Replay(r) =
+            load("[scale]\ntype = \"replay\"\ncapture = \"x.capture\"\nspeed = 4.0\n").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((r.protocol, r.options.speed), (None, 4.0));
+        let e = load("[scale]\ntype = \"replay\"\n").unwrap_err();
+        assert!(e.contains("scale.capture: missing"), "{e}");
+        let e = load("[scale]\ntype = \"replay\"\ncapture = \"x\"\nspeed = 0.0\n").unwrap_err();
+        assert!(e.contains("scale.speed:"), "{e}");
     }
 
     #[test]

@@ -13,16 +13,27 @@
 //! | `nci`     | [`nci`]      | polled     | `W CR`       | 7E1           |
 //! | `cas`     | [`cas`]      | continuous | –            | 8N1           |
 //!
-//! Every protocol here is 7-bit ASCII, so every parser masks the parity bit: a scale sending
-//! 7E1 read by a port opened as 8N1 (or a raw capture of one) decodes the same.
+//! Every parser frames through [`framing::Framer`] (find the start, cut at the terminator,
+//! bound the length, resynchronise), and keeps only what its protocol's frames hold. Every
+//! protocol here is 7-bit ASCII: a scale sending 7E1 read by a port opened as 8N1 (or a raw
+//! capture of one) decodes the same, with a [`Note::ParityBitStripped`].
+//!
+//! Scales in the field do not always set their status bits as the manual says (firmware
+//! versions, compatible indicators of other brands, options). A frame with a valid structure,
+//! digits and checksum decodes; what differs from the manual comes with the reading as a
+//! [`Note`]. Only what makes the value untrustworthy (checksum, non-digits, over or under
+//! range, motion) rejects a frame or changes the reading's flags.
 //!
 //! The transport is [`serial::SerialScale`]; its configuration is [`config::ScaleConfig`]; the
 //! simulated scale is [`sim::SimScale`].
 
+pub mod capture;
 pub mod cas;
 pub mod config;
+pub mod framing;
 pub mod mt_sics;
 pub mod nci;
+pub mod replay;
 pub mod serial;
 pub mod sim;
 pub mod sma;
@@ -36,22 +47,23 @@ use serde::Serialize;
 use crate::device::{ScaleStatus, WeightReading};
 use crate::quantity::{Mass, MassUnit};
 
-/// The most bytes a parser holds while waiting for the rest of a frame. Longer runs without a
-/// frame are reported and dropped, so a parser's memory is bounded whatever the line sends.
-pub const MAX_PENDING: usize = 4096;
+pub use framing::MAX_PENDING;
 
 /// The most raw bytes kept in a [`FrameError`] for the technician.
 const MAX_RAW_KEPT: usize = 64;
 
 /// What a parser found in the byte stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "frame", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
-    /// A weight, with the scale's flags.
-    Reading(WeightReading),
+    /// A weight, with the scale's flags, and what in the frame differed from the manual.
+    Reading(WeightReading, Vec<Note>),
     /// The scale's condition without a weight (in motion, over capacity, zero error…): what
     /// some protocols send instead of a weight.
-    Status { status: ScaleStatus, motion: bool },
+    Status {
+        status: ScaleStatus,
+        motion: bool,
+        notes: Vec<Note>,
+    },
     /// An answer to a command other than a weight request (zero, tare, reset, identify).
     Reply {
         command: String,
@@ -60,6 +72,157 @@ pub enum Frame {
     },
     /// The scale refused a command: it did not understand it, or the line garbled it.
     Refused { code: String, meaning: String },
+}
+
+impl Frame {
+    /// What differed from the manual in this frame.
+    pub fn notes(&self) -> &[Note] {
+        match self {
+            Frame::Reading(_, notes) | Frame::Status { notes, .. } => notes,
+            Frame::Reply { .. } | Frame::Refused { .. } => &[],
+        }
+    }
+
+    fn notes_mut(&mut self) -> Option<&mut Vec<Note>> {
+        match self {
+            Frame::Reading(_, notes) | Frame::Status { notes, .. } => Some(notes),
+            Frame::Reply { .. } | Frame::Refused { .. } => None,
+        }
+    }
+
+    /// Adds the framing layer's note (parity stripped), first.
+    pub(crate) fn with_note(mut self, note: Option<Note>) -> Frame {
+        if let (Some(n), Some(notes)) = (note, self.notes_mut()) {
+            notes.insert(0, n);
+        }
+        self
+    }
+}
+
+/// The parity a 7-bit line carried in bit 7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    Even,
+    Odd,
+    /// Bit 7 always set.
+    Mark,
+}
+
+/// Something in a valid frame that differs from the protocol's manual, or that the scale set
+/// and intake does not act on. Notes never reject a frame; they are shown by `intake scale
+/// decode`, logged by the serial driver when they change, and counted per [`Note::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// A status bit the manual fixes ("always 0", "always 1") or reserves came the other way.
+    StatusBitDiffers {
+        /// Which status byte (`"SWA"`, `"status 1"`, `"lamp"`).
+        byte: &'static str,
+        bit: u8,
+        expected: bool,
+        got: bool,
+    },
+    /// Bit 7 of every byte carried parity (a 7-bit line read on an 8N1 port); stripped.
+    ParityBitStripped { parity: Parity },
+    /// A reserved field held a value other than the manual's.
+    ReservedField { field: &'static str, value: u8 },
+    /// The scale flags a condition intake does not act on (power-up not zeroed, print request).
+    Flag { flag: &'static str },
+    /// The frame came without the optional checksum, so only its shape vouches for it.
+    NoChecksum,
+}
+
+impl Note {
+    /// A short stable name, for metric labels (`scale_frame_notes_total{note="…"}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Note::StatusBitDiffers { .. } => "status_bit_differs",
+            Note::ParityBitStripped { .. } => "parity_bit_stripped",
+            Note::ReservedField { .. } => "reserved_field",
+            Note::Flag { .. } => "flag",
+            Note::NoChecksum => "no_checksum",
+        }
+    }
+
+    /// Every kind, in a fixed order.
+    pub const KINDS: [&'static str; 5] = [
+        "status_bit_differs",
+        "parity_bit_stripped",
+        "reserved_field",
+        "flag",
+        "no_checksum",
+    ];
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Note::StatusBitDiffers {
+                byte,
+                bit,
+                expected,
+                got,
+            } => write!(
+                f,
+                "{byte} bit {bit} is {}, the manual says always {}",
+                u8::from(*got),
+                u8::from(*expected)
+            ),
+            Note::ParityBitStripped { parity } => write!(
+                f,
+                "bit 7 carried {parity:?} parity (a 7-bit line on an 8N1 port); stripped",
+            ),
+            Note::ReservedField { field, value } => {
+                write!(f, "reserved field {field} is {value:#04x}")
+            }
+            Note::Flag { flag } => write!(f, "the scale flags: {flag}"),
+            Note::NoChecksum => f.write_str("no checksum in this format"),
+        }
+    }
+}
+
+/// Frames seen with each kind of note (one count per note), shared between the serial
+/// driver that counts and whoever reports them (`/metrics`: `scale_frame_notes_total{note}`).
+#[derive(Debug, Clone, Default)]
+pub struct NoteCounts(std::sync::Arc<[std::sync::atomic::AtomicU64; Note::KINDS.len()]>);
+
+impl NoteCounts {
+    pub fn add(&self, notes: &[Note]) {
+        for n in notes {
+            if let Some(i) = Note::KINDS.iter().position(|k| *k == n.kind()) {
+                self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Every kind with its count, in [`Note::KINDS`] order.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        Note::KINDS
+            .iter()
+            .zip(self.0.iter())
+            .map(|(k, c)| (*k, c.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// Notes for the bits of `byte` (named `name`) that the manual fixes: `mask` selects them,
+/// `want` gives their values.
+pub(crate) fn fixed_bits(notes: &mut Vec<Note>, name: &'static str, byte: u8, mask: u8, want: u8) {
+    let differs = (byte ^ want) & mask;
+    if differs == 0 {
+        return;
+    }
+    for bit in 0..8 {
+        if differs & (1 << bit) != 0 {
+            notes.push(Note::StatusBitDiffers {
+                byte: name,
+                bit,
+                expected: want & (1 << bit) != 0,
+                got: byte & (1 << bit) != 0,
+            });
+        }
+    }
 }
 
 /// Why a run of bytes is not a frame.
@@ -81,7 +244,7 @@ pub enum Reject {
     Field { field: &'static str, value: String },
     #[error("weight {0:?} is not a number")]
     Number(String),
-    #[error("unit {0:?} is not one intake reads (g, kg, lb, oz, lb:oz)")]
+    #[error("unit {0:?} is not one intake reads (g, kg, lb, oz, lb:oz, mg, t, ct, ozt, dwt, GN)")]
     Unit(String),
 }
 
@@ -142,8 +305,26 @@ pub(crate) mod testing {
     /// The reading in a frame; any other frame fails the test.
     pub(crate) fn reading(f: &Result<Frame, FrameError>) -> WeightReading {
         match f {
-            Ok(Frame::Reading(r)) => *r,
+            Ok(Frame::Reading(r, _)) => *r,
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// A status bit that came the other way from the manual's `expected`.
+    pub(crate) fn bit_differs(byte: &'static str, bit: u8, expected: bool) -> super::Note {
+        super::Note::StatusBitDiffers {
+            byte,
+            bit,
+            expected,
+            got: !expected,
+        }
+    }
+
+    /// The notes on a frame; a rejection fails the test.
+    pub(crate) fn notes(f: &Result<Frame, FrameError>) -> Vec<super::Note> {
+        match f {
+            Ok(f) => f.notes().to_vec(),
+            Err(e) => panic!("{e}"),
         }
     }
 }
@@ -255,66 +436,6 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// The pending bytes of a parser: a vector read from `pos`, compacted on push, never longer
-/// than [`MAX_PENDING`] (older bytes are dropped and reported as an overflow).
-#[derive(Debug, Default)]
-pub(crate) struct Pending {
-    data: Vec<u8>,
-    pos: usize,
-    dropped: usize,
-}
-
-impl Pending {
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
-        if self.pos > 0 {
-            self.data.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.data.extend(bytes.iter().map(|b| b & 0x7f));
-        if self.data.len() > MAX_PENDING {
-            let excess = self.data.len() - MAX_PENDING;
-            self.data.drain(..excess);
-            self.dropped += excess;
-        }
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.data[self.pos..]
-    }
-
-    pub(crate) fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.data.len());
-    }
-
-    /// An overflow to report before anything else, once.
-    pub(crate) fn take_overflow(&mut self) -> Option<FrameError> {
-        if self.dropped == 0 {
-            return None;
-        }
-        let n = std::mem::take(&mut self.dropped);
-        Some(FrameError::new(Reject::Overflow(n), &[]))
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.data.clear();
-        self.pos = 0;
-        self.dropped = 0;
-    }
-
-    /// Drops everything before the first `start` byte, reporting it as garbage; `None` when
-    /// the buffer now begins with `start` (or is empty).
-    pub(crate) fn skip_to(&mut self, start: u8) -> Option<FrameError> {
-        let b = self.bytes();
-        let skip = b.iter().position(|&x| x == start).unwrap_or(b.len());
-        if skip == 0 {
-            return None;
-        }
-        let err = FrameError::new(Reject::Garbage(skip), &b[..skip]);
-        self.consume(skip);
-        Some(err)
-    }
-}
-
 /// The most digits a weight field may have (keeps every product inside `i64`).
 const MAX_DIGITS: usize = 12;
 
@@ -351,21 +472,45 @@ pub(crate) fn parse_unit(text: &str) -> Option<MassUnit> {
     MassUnit::from_name(&text.trim().to_ascii_lowercase())
 }
 
+/// Units a scale may send that intake keeps in another unit: name, the unit reported, and
+/// micrograms per one of them as an exact fraction. MT-SICS lists these beside g, kg, lb and
+/// oz (METTLER TOLEDO MT-SICS reference manual, unit table): milligram, tonne, carat, troy
+/// ounce, pennyweight, grain. Grain, troy ounce and pennyweight are defined from the grain
+/// (64.79891 mg exactly).
+const OTHER_UNITS: [(&str, MassUnit, i128, i128); 6] = [
+    ("mg", MassUnit::Gram, 1_000, 1),
+    ("t", MassUnit::Kilogram, 1_000_000_000_000, 1),
+    ("ct", MassUnit::Gram, 200_000, 1),
+    ("gn", MassUnit::Gram, 6_479_891, 100),
+    ("ozt", MassUnit::Ounce, 480 * 6_479_891, 100),
+    ("dwt", MassUnit::Gram, 24 * 6_479_891, 100),
+];
+
 /// Reads a weight field with its unit into a mass; `lb:oz` values (`12:07.50 lb:oz`) too.
-/// Returns the mass and the unit to report (`lb:oz` reports pounds).
+/// Returns the mass and the unit to report (`lb:oz` reports pounds; `mg`, `ct`, `GN`, `dwt`
+/// report grams, `t` kilograms, `ozt` ounces).
 pub(crate) fn parse_weight(number: &str, unit: &str) -> Result<(Mass, MassUnit), Reject> {
     let u = unit.trim().to_ascii_lowercase();
+    let bad_number = || Reject::Number(number.trim().to_owned());
     if u == "lb:oz" {
         return parse_lb_oz(number)
             .map(|m| (m, MassUnit::Pound))
-            .ok_or_else(|| Reject::Number(number.trim().to_owned()));
+            .ok_or_else(bad_number);
     }
-    let unit_ = parse_unit(&u).ok_or_else(|| Reject::Unit(unit.trim().to_owned()))?;
-    let (mantissa, decimals) =
-        parse_number(number).ok_or_else(|| Reject::Number(number.trim().to_owned()))?;
-    let mass = Mass::from_decimal(mantissa, decimals, unit_)
-        .ok_or_else(|| Reject::Number(number.trim().to_owned()))?;
-    Ok((mass, unit_))
+    let (mantissa, decimals) = parse_number(number).ok_or_else(bad_number)?;
+    if let Some(unit_) = parse_unit(&u) {
+        let mass = Mass::from_decimal(mantissa, decimals, unit_).ok_or_else(bad_number)?;
+        return Ok((mass, unit_));
+    }
+    let (_, reported, num, den) = OTHER_UNITS
+        .iter()
+        .find(|(name, ..)| *name == u)
+        .ok_or_else(|| Reject::Unit(unit.trim().to_owned()))?;
+    let den = den * 10i128.pow(decimals);
+    let ug = i128::from(mantissa) * num;
+    let half = if ug < 0 { -den / 2 } else { den / 2 };
+    let ug = i64::try_from((ug + half) / den).map_err(|_| bad_number())?;
+    Ok((Mass::from_micrograms(ug), *reported))
 }
 
 /// `12:07.50` (pounds, colon, ounces below 16), optionally signed, as an exact mass.
@@ -525,17 +670,5 @@ mod tests {
         assert_eq!(format_decimal(-12345, 2), "-123.45");
         assert_eq!(format_decimal(5, 3), "0.005");
         assert_eq!(format_decimal(7, 0), "7");
-    }
-
-    #[test]
-    fn pending_is_bounded_and_masks_parity() {
-        let mut p = Pending::default();
-        p.push(&[0xb1, 0x32]);
-        assert_eq!(p.bytes(), b"12");
-        p.push(&vec![b'x'; MAX_PENDING + 10]);
-        assert_eq!(p.bytes().len(), MAX_PENDING);
-        let e = p.take_overflow().unwrap();
-        assert_eq!(e.reason, Reject::Overflow(12));
-        assert!(p.take_overflow().is_none());
     }
 }

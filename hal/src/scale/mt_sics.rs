@@ -15,8 +15,9 @@
 //! and `SIR` streams about four a second, both of which this parser also reads.
 
 use crate::device::{ScaleStatus, WeightKind, WeightReading};
+use crate::scale::framing::{Framer, Spec, Start, after_start};
 use crate::scale::{
-    Frame, FrameError, FrameParser, Pending, Reject, format_decimal, parse_weight, to_decimal,
+    Frame, FrameError, FrameParser, Reject, format_decimal, parse_weight, to_decimal,
 };
 
 /// The weight request the driver sends: "send the weight immediately".
@@ -25,10 +26,18 @@ pub const REQUEST: &[u8] = b"SI\r\n";
 /// The longest line (without `CR LF`) a reply may be.
 const MAX_LINE: usize = 64;
 
+const SPEC: Spec = Spec {
+    start: Start::Any,
+    end: b'\n',
+    max_len: MAX_LINE + 2,
+    start_continues_after: None,
+    end_from: after_start,
+};
+
 /// MT-SICS parser: lines in, frames out.
 #[derive(Debug, Default)]
 pub struct Parser {
-    pending: Pending,
+    framer: Framer,
 }
 
 impl Parser {
@@ -39,55 +48,51 @@ impl Parser {
 
 impl FrameParser for Parser {
     fn push(&mut self, bytes: &[u8]) {
-        self.pending.push(bytes);
+        self.framer.push(bytes);
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
-        if let Some(e) = self.pending.take_overflow() {
-            return Some(Err(e));
-        }
         loop {
-            let b = self.pending.bytes();
-            let Some(end) = b.iter().take(MAX_LINE + 2).position(|&x| x == b'\n') else {
-                if b.len() > MAX_LINE + 1 {
-                    let err = FrameError::new(Reject::TooLong(MAX_LINE), &b[..MAX_LINE]);
-                    self.pending.consume(MAX_LINE);
-                    return Some(Err(err));
-                }
-                return None;
-            };
-            let line = &b[..end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                self.pending.consume(end + 1);
+            // An empty line (a lone LF, or the LF of a CR LF split from its line) is nothing.
+            let b = self.framer.bytes();
+            let blank = b.iter().take_while(|&&x| matches!(x & 0x7f, b'\r' | b'\n'));
+            let blank = blank.count();
+            if blank > 0 && b.get(blank - 1).is_some_and(|x| x & 0x7f == b'\n') {
+                self.framer.consume(blank);
                 continue;
             }
-            match parse_line(line) {
+            let len = match self.framer.next_cut(&SPEC)? {
+                Ok(n) => n,
+                Err(e) => return Some(Err(e)),
+            };
+            let (text, note) = self.framer.text(len);
+            let line = &text[..len - 1];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let result = match parse_line(line) {
+                Ok(frame) => Ok(frame),
+                // Noise glued to the front of a good line: report the noise, keep the line.
+                Err(reason) => Err((
+                    (1..line.len()).find(|&i| parse_line(&line[i..]).is_ok()),
+                    reason,
+                )),
+            };
+            return Some(match result {
                 Ok(frame) => {
-                    self.pending.consume(end + 1);
-                    return Some(Ok(frame));
+                    self.framer.consume(len);
+                    Ok(frame.with_note(note))
                 }
-                Err(reason) => {
-                    // Noise glued to the front of a good line: report the noise, keep the line.
-                    if let Some(i) = (1..line.len()).find(|&i| parse_line(&line[i..]).is_ok()) {
-                        let err = FrameError::new(Reject::Garbage(i), &line[..i]);
-                        self.pending.consume(i);
-                        return Some(Err(err));
-                    }
-                    let err = FrameError::new(reason, &b[..=end]);
-                    self.pending.consume(end + 1);
-                    return Some(Err(err));
-                }
-            }
+                Err((Some(noise), _)) => Err(self.framer.reject(Reject::Garbage(noise), noise)),
+                Err((None, reason)) => Err(self.framer.reject(reason, len)),
+            });
         }
     }
 
     fn reset(&mut self) {
-        self.pending.clear();
+        self.framer.clear();
     }
 
     fn pending(&self) -> &[u8] {
-        self.pending.bytes()
+        self.framer.bytes()
     }
 }
 
@@ -139,14 +144,17 @@ fn parse_line(line: &[u8]) -> Result<Frame, Reject> {
                 .rsplit_once(' ')
                 .ok_or_else(|| Reject::field("weight", data.as_bytes()))?;
             let (weight, unit) = parse_weight(number, unit)?;
-            return Ok(Frame::Reading(WeightReading {
-                weight,
-                unit,
-                stable: status == 'S',
-                kind: WeightKind::Gross,
-                tare: None,
-                status: ScaleStatus::Ok,
-            }));
+            return Ok(Frame::Reading(
+                WeightReading {
+                    weight,
+                    unit,
+                    stable: status == 'S',
+                    kind: WeightKind::Gross,
+                    tare: None,
+                    status: ScaleStatus::Ok,
+                },
+                Vec::new(),
+            ));
         }
         if status == 'A' || !data.is_empty() {
             return Err(Reject::field("weight reply", line));
@@ -154,6 +162,7 @@ fn parse_line(line: &[u8]) -> Result<Frame, Reject> {
         return Ok(Frame::Status {
             status: condition,
             motion: false,
+            notes: Vec::new(),
         });
     }
     let detail = match (id, status) {
@@ -207,7 +216,7 @@ mod tests {
 
     fn reading(bytes: &[u8]) -> WeightReading {
         match frames(bytes).as_slice() {
-            [Ok(Frame::Reading(r))] => *r,
+            [Ok(Frame::Reading(r, _))] => *r,
             other => panic!("{other:?}"),
         }
     }
@@ -225,7 +234,7 @@ mod tests {
         let w: Vec<(Mass, bool)> = got
             .iter()
             .map(|f| match f {
-                Ok(Frame::Reading(r)) => (r.weight, r.stable),
+                Ok(Frame::Reading(r, _)) => (r.weight, r.stable),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -328,12 +337,42 @@ mod tests {
         );
     }
 
+    /// MT-SICS weight replies in every unit a METTLER TOLEDO balance or scale may be set to
+    /// (the MT-SICS reference manual's unit list), stable `S` and dynamic `D`, each with the
+    /// 10-character field: read exactly, reported in g, kg, lb or oz.
+    #[test]
+    fn every_unit_stable_and_dynamic() {
+        let cases: [(&[u8], i64, MassUnit); 11] = [
+            (b"S S     100.00 g\r\n", 100_000_000, MassUnit::Gram),
+            (
+                b"S D     129.09 kg\r\n",
+                129_090_000_000,
+                MassUnit::Kilogram,
+            ),
+            (b"S S      44.00 lb\r\n", 19_958_064_280, MassUnit::Pound),
+            (b"S D      16.00 oz\r\n", 453_592_370, MassUnit::Ounce),
+            (b"S S    1500.0 mg\r\n", 1_500_000, MassUnit::Gram),
+            (b"S S     0.0450 t\r\n", 45_000_000_000, MassUnit::Kilogram),
+            (b"S D       5.00 ct\r\n", 1_000_000, MassUnit::Gram),
+            (b"S S     1.0000 ozt\r\n", 31_103_477, MassUnit::Ounce),
+            (b"S S       1.00 dwt\r\n", 1_555_174, MassUnit::Gram),
+            (b"S S      100.0 GN\r\n", 6_479_891, MassUnit::Gram),
+            (b"S D 12:07.50 lb:oz\r\n", 5_655_729_863, MassUnit::Pound),
+        ];
+        for (line, ug, unit) in cases {
+            let r = reading(line);
+            let text = String::from_utf8_lossy(line);
+            assert_eq!((r.weight.micrograms(), r.unit), (ug, unit), "{text}");
+            assert_eq!(r.stable, line[2] == b'S', "{text}");
+        }
+    }
+
     #[test]
     fn sign_inside_the_field_and_half_lines() {
         let got = frames(b"     1.2 kg\r\nS S     -0.35 lb\r\nS X 1 kg\r\nS S   1.0 stone\r\n");
         assert!(matches!(got[0], Err(FrameError { .. })));
         assert!(
-            matches!(&got[1], Ok(Frame::Reading(r)) if r.weight == Mass::from_decimal(-35, 2, MassUnit::Pound).unwrap())
+            matches!(&got[1], Ok(Frame::Reading(r, _)) if r.weight == Mass::from_decimal(-35, 2, MassUnit::Pound).unwrap())
         );
         assert!(matches!(
             &got[2],
@@ -361,7 +400,7 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(&got[1], Ok(Frame::Reading(r)) if r.weight == Mass::from_grams(1000)));
+        assert!(matches!(&got[1], Ok(Frame::Reading(r, _)) if r.weight == Mass::from_grams(1000)));
         assert_eq!(got.len(), 2);
     }
 
@@ -371,7 +410,7 @@ mod tests {
         bytes.extend_from_slice(b"\r\nS S      1.00 kg\r\n");
         let got = frames(&bytes);
         assert!(got[..got.len() - 1].iter().all(Result::is_err));
-        assert!(matches!(got.last(), Some(Ok(Frame::Reading(_)))));
+        assert!(matches!(got.last(), Some(Ok(Frame::Reading(..)))));
     }
 
     proptest! {
@@ -381,7 +420,7 @@ mod tests {
             for chunk in bytes.chunks(7) {
                 p.push(chunk);
                 while let Some(f) = p.next_frame() {
-                    if let Ok(Frame::Reading(r)) = f {
+                    if let Ok(Frame::Reading(r, _)) = f {
                         prop_assert!(r.weight.micrograms().abs() < 10i64.pow(18));
                     }
                 }
@@ -398,7 +437,7 @@ mod tests {
                 unit, stable, kind: WeightKind::Gross, tare: None, status: ScaleStatus::Ok,
             };
             let got = frames(&encode(&r, decimals));
-            prop_assert_eq!(got, vec![Ok(Frame::Reading(crate::scale::displayed(&r, decimals)))]);
+            prop_assert_eq!(got, vec![Ok(Frame::Reading(crate::scale::displayed(&r, decimals), vec![]))]);
         }
     }
 }

@@ -1,13 +1,18 @@
 //! The NCI / Weigh-Tronix "W" protocol (SCP-01, SCP-02 / "ECR" mode): Avery Weigh-Tronix,
 //! Avery-Berkel, Salter Brecknell and many shipping scales; usually 9600 7E1.
 //!
-//! The driver sends `W CR`. Replies start with `LF` and end with `ETX`; three shapes are
+//! The driver sends `W CR`. Replies start with `LF` and end with `ETX`; four shapes are
 //! seen in the field and all are read:
 //!
 //! * SCP-01: `LF 0001.23lb CR LF hh CR ETX` (weight line, then the status bytes on their own
 //!   line);
 //! * SCP-02 / ECR: `LF 00.000LB CR LF S hh CR ETX` (status bytes after an `S`);
-//! * Salter Brecknell: `LF pxxxxxxUU CR hh ETX` (status bytes straight after the weight's CR).
+//! * Salter Brecknell: `LF pxxxxxxUU CR hh ETX` (status bytes straight after the weight's CR);
+//! * without the status line: `LF 0001.23lb CR ETX` (read as stable: ECR scales send the
+//!   status alone while in motion or out of range).
+//!
+//! Status bytes whose "always 1" bit 4 is clear, or whose byte-1 bit 6 ("always 0") is set,
+//! are read with a [`Note::StatusBitDiffers`]; a byte without bit 5 is not a status byte.
 //!
 //! A status-only reply (`LF hh CR ETX` or `LF S hh CR ETX`) is what ECR scales send while in
 //! motion, below zero or over capacity: it becomes [`Frame::Status`]. `LF ? CR` (with or
@@ -20,9 +25,10 @@
 //! bits 0–1 range, bit 2 net, bit 3 initial zero error.
 
 use crate::device::{ScaleStatus, WeightKind, WeightReading};
+use crate::scale::framing::{Framer, Spec, Start, after_start};
 use crate::scale::{
-    Frame, FrameError, FrameParser, Pending, Reject, format_decimal, lb_oz_mass, parse_number,
-    parse_weight, to_decimal,
+    Frame, FrameError, FrameParser, Note, Reject, fixed_bits, format_decimal, lb_oz_mass,
+    parse_number, parse_weight, to_decimal,
 };
 
 /// The weight request the driver sends.
@@ -34,10 +40,19 @@ const ETX: u8 = 0x03;
 /// The longest reply accepted, `LF` to `ETX`.
 const MAX_FRAME: usize = 40;
 
+const SPEC: Spec = Spec {
+    start: Start::Byte(LF),
+    end: ETX,
+    max_len: MAX_FRAME,
+    // Inside a reply LF only follows CR; a bare LF starts the next reply.
+    start_continues_after: Some(CR),
+    end_from: after_start,
+};
+
 /// NCI parser.
 #[derive(Debug, Default)]
 pub struct Parser {
-    pending: Pending,
+    framer: Framer,
 }
 
 impl Parser {
@@ -48,78 +63,66 @@ impl Parser {
 
 impl FrameParser for Parser {
     fn push(&mut self, bytes: &[u8]) {
-        self.pending.push(bytes);
+        self.framer.push(bytes);
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
-        if let Some(e) = self.pending.take_overflow() {
-            return Some(Err(e));
-        }
-        if let Some(e) = self.pending.skip_to(LF) {
-            return Some(Err(e));
-        }
-        let b = self.pending.bytes();
-        if b.starts_with(b"\n?\r") {
+        let b = self.framer.bytes();
+        let masked = |i: usize| b.get(i).map(|x| x & 0x7f);
+        if masked(0) == Some(LF) && masked(1) == Some(b'?') && masked(2) == Some(CR) {
             // Some scales close "unrecognised" with ETX, some do not.
-            let used = match b.get(3) {
+            let used = match masked(3) {
                 None => return None,
-                Some(&ETX) => 4,
+                Some(ETX) => 4,
                 Some(_) => 3,
             };
-            self.pending.consume(used);
+            self.framer.consume(used);
             return Some(Ok(Frame::Refused {
                 code: "?".into(),
                 meaning: "unrecognised command; check that the scale speaks NCI".into(),
             }));
         }
-        for (i, &x) in b.iter().enumerate().take(MAX_FRAME).skip(1) {
-            match x {
-                ETX => {
-                    let result = parse_body(&b[1..i]).map_err(|r| FrameError::new(r, &b[..=i]));
-                    self.pending.consume(i + 1);
-                    return Some(result);
-                }
-                // Inside a reply LF only follows CR; a bare LF starts the next reply.
-                LF if b[i - 1] != CR => {
-                    let err = FrameError::new(Reject::Truncated, &b[..i]);
-                    self.pending.consume(i);
-                    return Some(Err(err));
-                }
-                _ => {}
-            }
-        }
-        if b.len() >= MAX_FRAME {
-            let err = FrameError::new(Reject::TooLong(MAX_FRAME), &b[..MAX_FRAME]);
-            self.pending.consume(MAX_FRAME);
-            return Some(Err(err));
-        }
-        None
+        let len = match self.framer.next_cut(&SPEC)? {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.framer.take(len, |t, parity| {
+            parse_body(&t[1..len - 1]).map(|f| f.with_note(parity))
+        }))
     }
 
     fn reset(&mut self) {
-        self.pending.clear();
+        self.framer.clear();
     }
 
     fn pending(&self) -> &[u8] {
-        self.pending.bytes()
+        self.framer.bytes()
     }
 }
 
 /// What the status bytes say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Flags {
     motion: bool,
     net: bool,
     status: ScaleStatus,
+    notes: Vec<Note>,
 }
 
+/// Names of the status bytes, for notes.
+const STATUS_BYTES: [&str; 4] = ["status 1", "status 2", "status 3", "status 4"];
+
+/// Two to four status bytes (after an optional `S`). Each carries `0x20` (printable); bit 4
+/// "always 1" and byte 1's bit 6 "always 0" may differ in the field: noted, not rejected.
 fn parse_status(seg: &[u8]) -> Result<Flags, Reject> {
     let bytes = seg.strip_prefix(b"S").unwrap_or(seg);
-    if !(2..=4).contains(&bytes.len())
-        || bytes.iter().any(|b| b & 0x30 != 0x30)
-        || bytes[0] & 0x40 != 0
-    {
+    if !(2..=4).contains(&bytes.len()) || bytes.iter().any(|b| b & 0x20 == 0 || *b > 0x7e) {
         return Err(Reject::field("status bytes", seg));
+    }
+    let mut notes = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        let mask = if i == 0 { 0x50 } else { 0x10 };
+        fixed_bits(&mut notes, STATUS_BYTES[i], b, mask, 0x10);
     }
     let b1 = bytes[0];
     let b2 = bytes[1];
@@ -140,6 +143,7 @@ fn parse_status(seg: &[u8]) -> Result<Flags, Reject> {
         motion: b1 & 0x01 != 0,
         net: b3 & 0x04 != 0,
         status,
+        notes,
     })
 }
 
@@ -177,18 +181,10 @@ fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
         .split(|&b| b == CR || b == LF)
         .filter(|s| !s.is_empty())
         .collect();
-    match segs.as_slice() {
-        [status] => {
-            let f = parse_status(status)?;
-            Ok(Frame::Status {
-                status: f.status,
-                motion: f.motion,
-            })
-        }
-        [weight, status] => {
-            let f = parse_status(status)?;
-            let (weight, unit) = parse_weight_line(weight)?;
-            Ok(Frame::Reading(WeightReading {
+    let reading = |weight: &[u8], f: Flags| {
+        let (weight, unit) = parse_weight_line(weight)?;
+        Ok(Frame::Reading(
+            WeightReading {
                 weight,
                 unit,
                 stable: !f.motion,
@@ -199,9 +195,33 @@ fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
                 },
                 tare: None,
                 status: f.status,
-            }))
-        }
+            },
+            f.notes,
+        ))
+    };
+    match segs.as_slice() {
+        [single] => match parse_status(single) {
+            Ok(f) => Ok(Frame::Status {
+                status: f.status,
+                motion: f.motion,
+                notes: f.notes,
+            }),
+            // A weight without the status line: ECR scales answer a weight request with the
+            // status alone while in motion or out of range, so a bare weight is a stable one.
+            Err(not_status) => reading(single, no_status()).map_err(|_| not_status),
+        },
+        [weight, status] => reading(weight, parse_status(status)?),
         _ => Err(Reject::field("reply", body)),
+    }
+}
+
+/// The flags of a reply without status bytes.
+fn no_status() -> Flags {
+    Flags {
+        motion: false,
+        net: false,
+        status: ScaleStatus::Ok,
+        notes: Vec::new(),
     }
 }
 
@@ -293,7 +313,7 @@ mod tests {
         let st: Vec<_> = got[1..]
             .iter()
             .map(|f| match f {
-                Ok(Frame::Status { status, motion }) => (*status, *motion),
+                Ok(Frame::Status { status, motion, .. }) => (*status, *motion),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -349,7 +369,8 @@ mod tests {
             got[1],
             Ok(Frame::Status {
                 status: ScaleStatus::Ok,
-                motion: true
+                motion: true,
+                notes: vec![],
             })
         );
         assert!(matches!(&got[2], Ok(Frame::Refused { code, .. }) if code == "?"));
@@ -370,6 +391,39 @@ mod tests {
         ));
     }
 
+    /// SCP-01 status table (RichardChambers/anduino_uno, serialcommands.ino, quoting the NCI
+    /// standard): bits 4 and 5 "Always 1", byte 1 bit 6 "Always 0". A scale that clears bit
+    /// 4 (`0x20`, a space) or sets byte 1's bit 6 (`p` = 0x70) is read, with notes; a
+    /// weight reply without the status line (`LF weight CR ETX`) is read as stable.
+    #[test]
+    fn field_status_bits_and_no_status_line() {
+        let got = frames(b"\n0012.34lb\r\n \x30\r\x03\n0012.34lb\r\np0\r\x03\n0001.50kg\r\x03");
+        let a = reading(&got[0]);
+        assert_eq!(
+            a.weight,
+            Mass::from_decimal(1234, 2, MassUnit::Pound).unwrap()
+        );
+        let bit = crate::scale::testing::bit_differs;
+        assert_eq!(
+            crate::scale::testing::notes(&got[0]),
+            vec![bit("status 1", 4, true)]
+        );
+        assert_eq!(
+            crate::scale::testing::notes(&got[1]),
+            vec![bit("status 1", 6, false)]
+        );
+        let c = reading(&got[2]);
+        assert_eq!(
+            (c.weight, c.stable, c.status),
+            (
+                Mass::from_decimal(150, 2, MassUnit::Kilogram).unwrap(),
+                true,
+                ScaleStatus::Ok
+            )
+        );
+        assert_eq!(got.len(), 3);
+    }
+
     #[test]
     fn garbage_half_frames_and_bad_status() {
         let got = frames(b"junk\n001.2\n0001.20lb\r\n00\r\x03\n0001.20lb\r\nAB\r\x03");
@@ -387,7 +441,7 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(&got[2], Ok(Frame::Reading(_))));
+        assert!(matches!(&got[2], Ok(Frame::Reading(..))));
         assert!(matches!(
             &got[3],
             Err(FrameError {
@@ -404,7 +458,7 @@ mod tests {
             for chunk in bytes.chunks(4) {
                 p.push(chunk);
                 while let Some(f) = p.next_frame() {
-                    if let Ok(Frame::Reading(_)) = f {
+                    if let Ok(Frame::Reading(..)) = f {
                         let masked: Vec<u8> = bytes.iter().map(|b| b & 0x7f).collect();
                         prop_assert!(masked.contains(&ETX) && masked.contains(&LF));
                     }
@@ -424,7 +478,7 @@ mod tests {
                 tare: None,
                 status: ScaleStatus::Ok,
             };
-            prop_assert_eq!(frames(&encode(&r, decimals)), vec![Ok(Frame::Reading(r))]);
+            prop_assert_eq!(frames(&encode(&r, decimals)), vec![Ok(Frame::Reading(r, vec![]))]);
         }
     }
 }

@@ -14,8 +14,12 @@
 //!   skipped (no weight to report). A refused request (`?`, `ES`) is an
 //!   [`ErrorKind::Config`] error: the scale speaks another protocol.
 //!
+//! * Frames come with [`Note`]s (status bits that differ from the manual, parity stripped…):
+//!   they are logged when they change (not per frame) and counted per kind in
+//!   [`NoteCounts`] ([`SerialScale::note_counts`]) for the metrics.
+//!
 //! State changes are logged once each (`tracing`): disconnected, reconnected, silent,
-//! answering again. Nothing is logged per retry or per poll.
+//! answering again, notes changed. Nothing is logged per retry or per poll.
 
 use std::io;
 use std::time::Duration;
@@ -27,9 +31,9 @@ use tracing::{debug, info, warn};
 
 use crate::device::{BoxFuture, DeviceError, ErrorKind, Scale, ScaleStatus, WeightReading};
 use crate::scale::config::SerialSettings;
-use crate::scale::{Frame, FrameError, FrameParser};
+use crate::scale::{Frame, FrameError, FrameParser, Note, NoteCounts};
 
-/// The most raw bytes kept for [`SerialScale::take_raw`].
+/// About the most raw bytes kept for [`SerialScale::take_raw`] (reads of up to 512).
 const MAX_RAW: usize = 64 * 1024;
 
 /// A scale on a serial port.
@@ -47,7 +51,11 @@ pub struct SerialScale {
     last_frame: Instant,
     /// Bytes since the last valid frame (to tell "nothing" from "garbage").
     bytes_since_frame: usize,
-    raw: Option<Vec<u8>>,
+    /// Reads kept for the technician's monitor: when, and the bytes.
+    raw: Option<Vec<(Instant, Vec<u8>)>>,
+    /// The notes of the last valid frame (logged when they change).
+    notes: Vec<Note>,
+    counts: NoteCounts,
 }
 
 impl std::fmt::Debug for SerialScale {
@@ -77,6 +85,35 @@ impl SerialScale {
             last_frame: now,
             bytes_since_frame: 0,
             raw: None,
+            notes: Vec::new(),
+            counts: NoteCounts::default(),
+        }
+    }
+
+    /// Frames with each kind of note so far; a shared handle that stays current.
+    pub fn note_counts(&self) -> NoteCounts {
+        self.counts.clone()
+    }
+
+    /// Counts a valid frame's notes, and logs them when they differ from the last frame's.
+    fn notice(&mut self, frame: &Frame) {
+        let notes = frame.notes();
+        self.counts.add(notes);
+        if notes == self.notes.as_slice() {
+            return;
+        }
+        self.notes = notes.to_vec();
+        if notes.is_empty() {
+            info!(device = %self.name, "scale frames match the manual again");
+        } else {
+            let text: Vec<String> = notes.iter().map(ToString::to_string).collect();
+            let kinds: Vec<&str> = notes.iter().map(Note::kind).collect();
+            info!(
+                device = %self.name,
+                notes = %text.join("; "),
+                kinds = ?kinds,
+                "scale frames differ from the manual (read anyway)"
+            );
         }
     }
 
@@ -98,6 +135,15 @@ impl SerialScale {
 
     /// The raw bytes read since the last call (when recording).
     pub fn take_raw(&mut self) -> Vec<u8> {
+        self.take_chunks()
+            .into_iter()
+            .flat_map(|(_, b)| b)
+            .collect()
+    }
+
+    /// The reads since the last call (when recording), each with when it arrived: what
+    /// `intake scale monitor --record` writes as a capture.
+    pub fn take_chunks(&mut self) -> Vec<(Instant, Vec<u8>)> {
         self.raw.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
@@ -172,7 +218,8 @@ impl SerialScale {
         let mut buf = [0u8; 512];
         loop {
             if let Some(f) = self.parser.next_frame() {
-                if f.is_ok() {
+                if let Ok(frame) = &f {
+                    self.notice(frame);
                     self.last_frame = Instant::now();
                     self.bytes_since_frame = 0;
                     if self.silent {
@@ -227,10 +274,10 @@ impl SerialScale {
                 Ok(Ok(n)) => {
                     self.bytes_since_frame += n;
                     if let Some(raw) = self.raw.as_mut() {
-                        if raw.len() + n > MAX_RAW {
+                        if raw.len() * 512 > MAX_RAW {
                             raw.clear();
                         }
-                        raw.extend_from_slice(&buf[..n]);
+                        raw.push((Instant::now(), buf[..n].to_vec()));
                     }
                     self.parser.push(&buf[..n]);
                 }
@@ -269,8 +316,8 @@ impl SerialScale {
     pub async fn read_weight(&mut self) -> Result<WeightReading, DeviceError> {
         loop {
             match self.next_frame().await? {
-                Ok(Frame::Reading(r)) => return Ok(r),
-                Ok(Frame::Status { status, motion }) => {
+                Ok(Frame::Reading(r, _)) => return Ok(r),
+                Ok(Frame::Status { status, motion, .. }) => {
                     if status == ScaleStatus::Ok {
                         debug!(device = %self.name, motion, "status without weight");
                         continue;
@@ -328,8 +375,56 @@ pub struct ProbeAnswer {
     pub framing: crate::scale::config::Framing,
     /// Valid frames received while listening.
     pub frames: usize,
+    /// Runs of bytes the parser rejected meanwhile.
+    pub rejected: usize,
     /// The first valid frame, to show the technician.
     pub sample: Frame,
+    /// The parity the frames carried in bit 7 (a 7-bit scale read at 8 bits), if they did.
+    pub parity: Option<crate::scale::Parity>,
+}
+
+impl ProbeAnswer {
+    /// The framing to configure: 7 data bits with the parity the frames carried, when they
+    /// carried one; otherwise the framing that was tried.
+    pub fn framing_to_use(&self) -> crate::scale::config::Framing {
+        use crate::scale::Parity;
+        use crate::scale::config::Framing;
+        match self.parity {
+            Some(Parity::Even) => Framing::E71,
+            Some(Parity::Odd) => Framing {
+                parity: tokio_serial::Parity::Odd,
+                ..Framing::E71
+            },
+            Some(Parity::Mark) | None => self.framing,
+        }
+    }
+
+    /// The `[scale]` section that reads this scale on `port`.
+    pub fn toml_section(&self, port: &std::path::Path) -> String {
+        format!(
+            "[scale]\ntype = \"serial\"\nport = {:?}\nprotocol = \"{}\"\nbaud = {}\nframing = \"{}\"\n",
+            port.to_string_lossy(),
+            self.protocol,
+            self.baud,
+            self.framing_to_use()
+        )
+    }
+
+    /// The answer to configure from several: the most valid frames, then the fewest
+    /// rejections, then the first tried.
+    pub fn best(answers: &[ProbeAnswer]) -> Option<&ProbeAnswer> {
+        answers
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, a)| {
+                (
+                    a.frames,
+                    std::cmp::Reverse(a.rejected),
+                    std::cmp::Reverse(*i),
+                )
+            })
+            .map(|(_, a)| a)
+    }
 }
 
 /// Tries every protocol at every baud rate and framing given on `port`: for each setting it
@@ -370,34 +465,43 @@ pub async fn probe(
                 {
                     let _ = stream.write_all(req).await;
                 }
-                // Per protocol: its parser, valid frames seen, the first one.
-                type Listener = (Protocol, Box<dyn FrameParser>, usize, Option<Frame>);
+                // Per protocol: its parser, valid frames seen, rejections, the first frame.
+                type Listener = (Protocol, Box<dyn FrameParser>, usize, usize, Option<Frame>);
                 let mut parsers: Vec<Listener> =
-                    parse.iter().map(|&p| (p, p.parser(), 0, None)).collect();
+                    parse.iter().map(|&p| (p, p.parser(), 0, 0, None)).collect();
                 let end = Instant::now() + listen;
                 let mut buf = [0u8; 512];
                 while let Ok(Ok(n)) = timeout_at(end, stream.read(&mut buf)).await {
                     if n == 0 {
                         break;
                     }
-                    for (_, parser, count, sample) in parsers.iter_mut() {
+                    for (_, parser, count, rejected, sample) in parsers.iter_mut() {
                         parser.push(&buf[..n]);
                         while let Some(f) = parser.next_frame() {
-                            if let Ok(f) = f {
-                                *count += 1;
-                                sample.get_or_insert(f);
+                            match f {
+                                Ok(f) => {
+                                    *count += 1;
+                                    sample.get_or_insert(f);
+                                }
+                                Err(_) => *rejected += 1,
                             }
                         }
                     }
                 }
-                for (protocol, _, frames, sample) in parsers {
+                for (protocol, _, frames, rejected, sample) in parsers {
                     if let Some(sample) = sample {
+                        let parity = sample.notes().iter().find_map(|n| match n {
+                            crate::scale::Note::ParityBitStripped { parity } => Some(*parity),
+                            _ => None,
+                        });
                         answers.push(ProbeAnswer {
                             protocol,
                             baud,
                             framing,
                             frames,
+                            rejected,
                             sample,
+                            parity,
                         });
                     }
                 }

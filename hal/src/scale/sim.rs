@@ -28,6 +28,7 @@ use tokio_serial::SerialStream;
 use crate::device::{ScaleStatus, WeightKind, WeightReading};
 use crate::quantity::{Mass, MassUnit};
 use crate::scale::Protocol;
+use crate::scale::config::Framing;
 
 /// How the simulated scale behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +47,13 @@ pub struct SimScaleOptions {
     pub seed: u64,
     /// Where the symlink to the pty goes; a fresh temp path when `None`.
     pub link: Option<PathBuf>,
+    /// The line speed the scale is set to; a reader whose port is set to another speed gets
+    /// the noise a real line then shows (a pty carries the reader's baud setting, so this
+    /// can be checked). `None`: any speed works.
+    pub baud: Option<u32>,
+    /// With 7-bit data (`7E1`, `7O1`) every byte carries its parity in bit 7, as a reader on
+    /// an 8N1 port sees such a scale (a pty cannot carry 7-bit framing).
+    pub framing: Framing,
 }
 
 impl Default for SimScaleOptions {
@@ -58,6 +66,8 @@ impl Default for SimScaleOptions {
             interval: Duration::from_millis(100),
             seed: 1,
             link: None,
+            baud: None,
+            framing: Framing::N81,
         }
     }
 }
@@ -107,13 +117,10 @@ impl SimScale {
         load: watch::Receiver<Mass>,
         options: SimScaleOptions,
     ) -> Result<(SimScaleHandle, PathBuf), SimError> {
-        let link = options.link.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!(
-                "intake-sim-scale-{}-{}",
-                std::process::id(),
-                NEXT_LINK.fetch_add(1, Ordering::Relaxed)
-            ))
-        });
+        let link = options
+            .link
+            .clone()
+            .unwrap_or_else(|| temp_link("intake-sim-scale"));
         let master = plug(&link)?;
         let (tx, rx) = mpsc::channel(8);
         let now = Instant::now();
@@ -190,10 +197,19 @@ impl Drop for SimScaleHandle {
     }
 }
 
+/// A fresh path in the temp directory for a pty's symlink.
+pub(crate) fn temp_link(prefix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT_LINK.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// A new pty whose slave `link` points to; returns the master. The slave is closed here so
 /// that the master reads EIO until someone opens the link (how the simulator knows nobody is
 /// listening, and never fills the line with stale frames).
-fn plug(link: &Path) -> Result<SerialStream, SimError> {
+pub(crate) fn plug(link: &Path) -> Result<SerialStream, SimError> {
     let (master, slave) = SerialStream::pair()?;
     let name = tokio_serial::SerialPort::name(&slave).ok_or_else(|| SimError::Link {
         link: link.to_owned(),
@@ -255,7 +271,7 @@ impl Sim {
                     }
                     if self.connected {
                         let frame = self.frame();
-                        self.send(&frame);
+                        self.send_frame(&frame);
                     }
                 }
                 // Requests are polled, not awaited: after the master has seen a hang-up
@@ -329,6 +345,44 @@ impl Sim {
         }
     }
 
+    /// Sends a frame as the line carries it: with parity bits for 7-bit framings, and as
+    /// noise when the reader's port is set to another speed.
+    fn send_frame(&mut self, bytes: &[u8]) {
+        let reader_baud = self
+            .port
+            .as_ref()
+            .and_then(|p| tokio_serial::SerialPort::baud_rate(p).ok());
+        if let (Some(want), Some(got)) = (self.options.baud, reader_baud)
+            && want != got
+        {
+            // What a UART at the wrong speed makes of a frame: break-like and all-ones bytes.
+            const NOISE: [u8; 6] = [0x00, 0x80, 0xf8, 0xfe, 0xe0, 0xff];
+            let noise: Vec<u8> = (0..bytes.len())
+                .map(|_| NOISE[self.rng.random_range(0..NOISE.len())])
+                .collect();
+            self.send(&noise);
+            return;
+        }
+        let parity = match self.options.framing.parity {
+            tokio_serial::Parity::None => None,
+            tokio_serial::Parity::Even => Some(0),
+            tokio_serial::Parity::Odd => Some(1),
+        };
+        match (self.options.framing.data_bits, parity) {
+            (tokio_serial::DataBits::Seven, Some(p)) => {
+                let line: Vec<u8> = bytes
+                    .iter()
+                    .map(|b| {
+                        let b = b & 0x7f;
+                        if b.count_ones() % 2 == p { b } else { b | 0x80 }
+                    })
+                    .collect();
+                self.send(&line);
+            }
+            _ => self.send(bytes),
+        }
+    }
+
     /// Writes what fits; a full line drops the rest, as a wire with nobody reading would.
     fn send(&mut self, bytes: &[u8]) {
         if let Some(port) = self.port.as_mut() {
@@ -352,7 +406,7 @@ impl Sim {
                 continue;
             }
             let reply = self.answer(&cmd);
-            self.send(&reply);
+            self.send_frame(&reply);
         }
         // MT-SICS commands end CR LF: a lone LF left over is not a command.
         if self.request.iter().all(|&b| b == b'\n') {
@@ -476,7 +530,7 @@ mod tests {
                 parser.push(&buf[..n]);
             }
             while let Some(f) = parser.next_frame() {
-                if let Ok(Frame::Reading(r)) = f {
+                if let Ok(Frame::Reading(r, _)) = f {
                     out.push(r);
                 }
             }

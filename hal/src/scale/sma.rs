@@ -12,11 +12,14 @@
 //! * a weight field fixed at 10 characters, the unit in 3 (`lb `, `kg `).
 //!
 //! `LF ? CR` is "unrecognised command", `LF ! CR` a communication (parity or framing) error;
-//! `LF` and four characters `CR` answers the diagnostics command.
+//! `LF` and four characters `CR` answers the diagnostics command. Level 2's information
+//! replies (`LF` tag `:` data `CR`, e.g. `SMA:2/1.0`) are [`Frame::Reply`]s with the tag as
+//! the command. A reserved `f` byte other than a space is a [`Note::ReservedField`].
 
 use crate::device::{ScaleStatus, WeightKind, WeightReading};
+use crate::scale::framing::{Framer, Spec, Start, after_start};
 use crate::scale::{
-    Frame, FrameError, FrameParser, Pending, Reject, format_decimal, parse_weight, to_decimal,
+    Frame, FrameError, FrameParser, Note, Reject, format_decimal, parse_weight, to_decimal,
 };
 
 /// The weight request the driver sends.
@@ -27,10 +30,18 @@ const CR: u8 = b'\r';
 /// The longest body between `LF` and `CR` accepted (the weight reply has 18).
 const MAX_BODY: usize = 32;
 
+const SPEC: Spec = Spec {
+    start: Start::Byte(LF),
+    end: CR,
+    max_len: MAX_BODY + 2,
+    start_continues_after: None,
+    end_from: after_start,
+};
+
 /// SMA parser.
 #[derive(Debug, Default)]
 pub struct Parser {
-    pending: Pending,
+    framer: Framer,
 }
 
 impl Parser {
@@ -41,49 +52,25 @@ impl Parser {
 
 impl FrameParser for Parser {
     fn push(&mut self, bytes: &[u8]) {
-        self.pending.push(bytes);
+        self.framer.push(bytes);
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
-        if let Some(e) = self.pending.take_overflow() {
-            return Some(Err(e));
-        }
-        if let Some(e) = self.pending.skip_to(LF) {
-            return Some(Err(e));
-        }
-        let b = self.pending.bytes();
-        let end = b
-            .iter()
-            .take(MAX_BODY + 2)
-            .skip(1)
-            .position(|&x| x == CR || x == LF)
-            .map(|i| i + 1);
-        match end {
-            Some(i) if b[i] == LF => {
-                let err = FrameError::new(Reject::Truncated, &b[..i]);
-                self.pending.consume(i);
-                Some(Err(err))
-            }
-            Some(i) => {
-                let result = parse_body(&b[1..i]).map_err(|r| FrameError::new(r, &b[..=i]));
-                self.pending.consume(i + 1);
-                Some(result)
-            }
-            None if b.len() > MAX_BODY + 1 => {
-                let err = FrameError::new(Reject::TooLong(MAX_BODY), &b[..=MAX_BODY]);
-                self.pending.consume(MAX_BODY + 1);
-                Some(Err(err))
-            }
-            None => None,
-        }
+        let len = match self.framer.next_cut(&SPEC)? {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.framer.take(len, |t, parity| {
+            parse_body(&t[1..len - 1]).map(|f| f.with_note(parity))
+        }))
     }
 
     fn reset(&mut self) {
-        self.pending.clear();
+        self.framer.clear();
     }
 
     fn pending(&self) -> &[u8] {
-        self.pending.bytes()
+        self.framer.bytes()
     }
 }
 
@@ -108,6 +95,15 @@ fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
         }
         _ => {}
     }
+    // Level 2 information replies (`A`, `B`, `I` commands): a three-letter tag, a colon,
+    // the data (`SMA:2/1.0`, `MFG:…`, `CAP:l:10000.0:lb`, `END:`).
+    if body.len() >= 4 && body[3] == b':' && body[..3].iter().all(u8::is_ascii_uppercase) {
+        return Ok(Frame::Reply {
+            command: String::from_utf8_lossy(&body[..3]).into_owned(),
+            status: ScaleStatus::Ok,
+            detail: String::from_utf8_lossy(&body[4..]).trim().to_owned(),
+        });
+    }
     if body.len() == 4 && body.iter().all(|b| b.is_ascii_uppercase() || *b == b' ') {
         let detail = if body == b"    " {
             "no errors".to_owned()
@@ -126,7 +122,14 @@ fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
             body.len().to_string().as_bytes(),
         ));
     }
-    let (s, r, n, m) = (body[0], body[1], body[2], body[3]);
+    let (s, r, n, m, f) = (body[0], body[1], body[2], body[3], body[4]);
+    let mut notes = Vec::new();
+    if f != b' ' {
+        notes.push(Note::ReservedField {
+            field: "f",
+            value: f,
+        });
+    }
     let status = match s {
         b' ' | b'Z' => ScaleStatus::Ok,
         b'O' => ScaleStatus::OverCapacity,
@@ -158,17 +161,24 @@ fn parse_body(body: &[u8]) -> Result<Frame, Reject> {
         if !matches!(s, b'E' | b'I' | b'T' | b'O' | b'U') {
             return Err(Reject::field("weight", weight.as_bytes()));
         }
-        return Ok(Frame::Status { status, motion });
+        return Ok(Frame::Status {
+            status,
+            motion,
+            notes,
+        });
     }
     let (weight, unit) = parse_weight(weight, unit)?;
-    Ok(Frame::Reading(WeightReading {
-        weight,
-        unit,
-        stable: !motion,
-        kind,
-        tare: None,
-        status,
-    }))
+    Ok(Frame::Reading(
+        WeightReading {
+            weight,
+            unit,
+            stable: !motion,
+            kind,
+            tare: None,
+            status,
+        },
+        notes,
+    ))
 }
 
 /// The reply an SMA scale sends to `LF W CR` for `reading`, shown with `decimals` places.
@@ -262,12 +272,33 @@ mod tests {
             got[0],
             Ok(Frame::Status {
                 status: ScaleStatus::ZeroError,
-                motion: false
+                motion: false,
+                notes: vec![],
             })
         );
         assert_eq!(reading(&got[1]).status, ScaleStatus::OverCapacity);
         let u = reading(&got[2]);
         assert_eq!((u.status, u.weight), (ScaleStatus::UnderZero, lb(-5, 2)));
+    }
+
+    /// SMA SCP-0499 Level 2 information replies (`LF` tag `:` data `CR`) and a weight reply
+    /// whose reserved `f` byte is not a space, as some indicators send: read, with a note.
+    #[test]
+    fn level_2_replies_and_a_reserved_byte() {
+        let got = frames(b"\nSMA:2/1.0\r\nMFG:FAIRBANKS\r\nEND:\r\n 1G R     5.025lb \r");
+        assert!(
+            matches!(&got[0], Ok(Frame::Reply { command, detail, .. }) if command == "SMA" && detail == "2/1.0")
+        );
+        assert!(matches!(&got[1], Ok(Frame::Reply { command, .. }) if command == "MFG"));
+        assert!(matches!(&got[2], Ok(Frame::Reply { command, .. }) if command == "END"));
+        assert_eq!(reading(&got[3]).weight, lb(5025, 3));
+        assert_eq!(
+            crate::scale::testing::notes(&got[3]),
+            vec![Note::ReservedField {
+                field: "f",
+                value: b'R'
+            }]
+        );
     }
 
     #[test]
@@ -314,7 +345,7 @@ mod tests {
             for chunk in bytes.chunks(3) {
                 p.push(chunk);
                 while let Some(f) = p.next_frame() {
-                    if let Ok(Frame::Reading(_)) = f {
+                    if let Ok(Frame::Reading(..)) = f {
                         // Only a 20-byte LF…CR run can carry a reading.
                         let masked: Vec<u8> = bytes.iter().map(|b| b & 0x7f).collect();
                         prop_assert!(masked.windows(20).any(|w| w[0] == LF && w[19] == CR));
@@ -335,7 +366,7 @@ mod tests {
                 tare: None,
                 status: ScaleStatus::Ok,
             };
-            prop_assert_eq!(frames(&encode(&r, decimals)), vec![Ok(Frame::Reading(r))]);
+            prop_assert_eq!(frames(&encode(&r, decimals)), vec![Ok(Frame::Reading(r, vec![]))]);
         }
     }
 }

@@ -7,25 +7,47 @@
 //!   increment (×1, ×2, ×5), bit 5 always 1, bit 6 always 0.
 //! * `SWB` bit 0 net, bit 1 negative, bit 2 out of range, bit 3 motion, bit 4 kg (else lb),
 //!   bit 5 always 1, bit 6 power-up not zeroed.
-//! * `SWC` bits 0–2: unit override (`001` g, `011` oz; `010` t and `111` none are rejected),
+//! * `SWC` bits 0–2: unit override (`001` g, `010` t (read as kg), `011` oz; `111` none is rejected),
 //!   bit 3 print request, bit 4 expanded display, bit 5 always 1, bit 6 always 0.
 //! * six digits of displayed weight, six of tare (both without sign or point), `CR`.
 //! * `CHK`: the two's complement of the low seven bits of the sum of every byte before it.
 //!
-//! Every byte sums the same whichever is first, so a frame read from the wrong start (a
-//! rotated frame) still passes the checksum; position checks (STX first, CR at byte 16, the
-//! always-1 and always-0 status bits, digits where digits go) reject it.
+//! The short format without the tare field (Cardinal 225 "Format 1 – SHORT",
+//! `STX SWA SWB SWC w w w w w w CR`) and both formats without the checksum are read too. A
+//! frame without a checksum is recognised by the next frame's `STX` right after its `CR`; once
+//! a stream has shown checksums, a frame that lacks one is rejected.
 //!
-//! The format without checksum and without tare (Cardinal "Format 1 – SHORT") is not read.
+//! Indicators in the field set the "always" bits differently (firmware, compatible brands);
+//! such a bit is a [`Note::StatusBitDiffers`], and the power-up-not-zeroed, print-request and
+//! expanded-display bits are [`Note::Flag`]s: none of them makes the weight untrustworthy.
+//! What does is rejected or flagged on the reading: a bad checksum, non-digits, a misplaced
+//! `CR`, out of range (over capacity or under zero), motion.
+//!
+//! Every byte sums the same whichever is first, so a frame read from the wrong start (a
+//! rotated frame) still passes the checksum; the position checks (STX first, CR at byte 10
+//! or 16, digits where digits go) reject it.
 
 use crate::device::{ScaleStatus, WeightKind, WeightReading};
 use crate::quantity::{Mass, MassUnit};
-use crate::scale::{Frame, FrameError, FrameParser, Pending, Reject, to_decimal};
+use crate::scale::framing::{Framer, Spec, Start};
+use crate::scale::{Frame, FrameError, FrameParser, Note, Reject, fixed_bits, to_decimal};
 
 pub const STX: u8 = 0x02;
 pub const CR: u8 = 0x0d;
-/// Bytes in one frame, checksum included.
+/// Bytes in one full frame, checksum included.
 pub const FRAME_LEN: usize = 18;
+/// Bytes from STX to CR in the full frame and in the short one (without tare).
+const LONG: usize = 17;
+const SHORT: usize = 11;
+
+const SPEC: Spec = Spec {
+    start: Start::Byte(STX),
+    end: CR,
+    max_len: LONG,
+    start_continues_after: None,
+    // Status bytes and digits never hold CR; the earliest CR is the short frame's.
+    end_from: |_| SHORT - 1,
+};
 
 /// The checksum over `bytes`: the two's complement of the low seven bits of their sum.
 pub fn checksum(bytes: &[u8]) -> u8 {
@@ -36,7 +58,9 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 /// Toledo continuous parser.
 #[derive(Debug, Default)]
 pub struct Parser {
-    pending: Pending,
+    framer: Framer,
+    /// Whether this stream's frames carry a checksum, once known.
+    checksums: Option<bool>,
 }
 
 impl Parser {
@@ -47,44 +71,49 @@ impl Parser {
 
 impl FrameParser for Parser {
     fn push(&mut self, bytes: &[u8]) {
-        self.pending.push(bytes);
+        self.framer.push(bytes);
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
-        if let Some(e) = self.pending.take_overflow() {
-            return Some(Err(e));
-        }
-        if let Some(e) = self.pending.skip_to(STX) {
-            return Some(Err(e));
-        }
-        let b = self.pending.bytes();
-        // No STX inside a frame before its checksum: a new STX there means this one was cut.
-        if let Some(i) = b.iter().take(FRAME_LEN - 1).skip(1).position(|&x| x == STX) {
-            let err = FrameError::new(Reject::Truncated, &b[..=i]);
-            self.pending.consume(i + 1);
-            return Some(Err(err));
-        }
-        if b.len() < FRAME_LEN {
-            return None;
-        }
-        let frame = &b[..FRAME_LEN];
-        let result = decode(frame).map_err(|r| FrameError::new(r, frame));
-        // A rejected frame's checksum byte may be an STX that starts the next one.
-        let used = if result.is_err() && frame[FRAME_LEN - 1] == STX {
-            FRAME_LEN - 1
-        } else {
-            FRAME_LEN
+        let len = match self.framer.next_cut(&SPEC)? {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
         };
-        self.pending.consume(used);
-        Some(result.map(Frame::Reading))
+        if len != SHORT && len != LONG {
+            let cr = bad("CR position", u8::try_from(len - 1).unwrap_or(u8::MAX));
+            return Some(Err(self.framer.reject(cr, len)));
+        }
+        let b = self.framer.bytes();
+        // The byte after CR: the checksum, or the next frame's STX.
+        let got = *b.get(len)? & 0x7f;
+        let expected = checksum(&b[..len]);
+        let with_checksum = match (got == expected, got == STX) {
+            (true, true) => self.checksums != Some(false),
+            (true, false) => true,
+            (false, true) if self.checksums != Some(true) => false,
+            (false, false) if self.checksums == Some(false) => false,
+            (false, next_stx) => {
+                // A lost checksum leaves the next STX in place.
+                let used = if next_stx { len } else { len + 1 };
+                let err = Reject::Checksum { expected, got };
+                return Some(Err(self.framer.reject(err, used)));
+            }
+        };
+        self.checksums = Some(with_checksum);
+        let used = len + usize::from(with_checksum);
+        Some(
+            self.framer
+                .take(used, |f, parity| decode(&f[..len], with_checksum, parity)),
+        )
     }
 
     fn reset(&mut self) {
-        self.pending.clear();
+        self.framer.clear();
+        self.checksums = None;
     }
 
     fn pending(&self) -> &[u8] {
-        self.pending.bytes()
+        self.framer.bytes()
     }
 }
 
@@ -108,44 +137,46 @@ fn digits(field: &'static str, b: &[u8]) -> Result<i64, Reject> {
     t.parse().map_err(|_| Reject::Number(text.into_owned()))
 }
 
-/// One 18-byte frame that starts with STX.
-fn decode(f: &[u8]) -> Result<WeightReading, Reject> {
-    let (swa, swb, swc) = (f[1], f[2], f[3]);
-    if f[16] != CR {
-        return Err(bad("byte 16 (CR)", f[16]));
+/// One frame from STX to CR (11 or 17 bytes), its checksum (if any) already checked.
+fn decode(f: &[u8], with_checksum: bool, parity: Option<Note>) -> Result<Frame, Reject> {
+    let (swa, swb, swc) = (f[1] & 0x7f, f[2] & 0x7f, f[3] & 0x7f);
+    let mut notes: Vec<Note> = parity.into_iter().collect();
+    if !with_checksum {
+        notes.push(Note::NoChecksum);
     }
-    if swa & 0x60 != 0x20 {
-        return Err(bad("status A", swa));
-    }
-    if swb & 0x20 != 0x20 {
-        return Err(bad("status B", swb));
-    }
-    if swc & 0x60 != 0x20 {
-        return Err(bad("status C", swc));
-    }
-    let expected = checksum(&f[..17]);
-    if f[17] != expected {
-        return Err(Reject::Checksum {
-            expected,
-            got: f[17],
-        });
+    fixed_bits(&mut notes, "SWA", swa, 0x60, 0x20);
+    fixed_bits(&mut notes, "SWB", swb, 0x20, 0x20);
+    fixed_bits(&mut notes, "SWC", swc, 0x60, 0x20);
+    for (byte, bit, flag) in [
+        (swb, 0x40, "power-up not zeroed"),
+        (swc, 0x08, "print request"),
+        (swc, 0x10, "expanded display"),
+    ] {
+        if byte & bit != 0 {
+            notes.push(Note::Flag { flag });
+        }
     }
     let weight = digits("weight", &f[4..10])?;
-    let tare = digits("tare", &f[10..16])?;
+    let tare = if f.len() == LONG {
+        Some(digits("tare", &f[10..16])?)
+    } else {
+        None
+    };
     let (factor, decimals) = match swa & 0x07 {
         0 => (100, 0),
         1 => (10, 0),
         2 => (1, 0),
         code => (1, u32::from(code - 2)),
     };
-    let unit = match swc & 0x07 {
-        0 if swb & 0x10 != 0 => MassUnit::Kilogram,
-        0 => MassUnit::Pound,
-        1 => MassUnit::Gram,
-        3 => MassUnit::Ounce,
-        2 => return Err(Reject::Unit("t".into())),
+    // Tonnes are read as kilograms (×1000).
+    let (unit, factor) = match swc & 0x07 {
+        0 if swb & 0x10 != 0 => (MassUnit::Kilogram, factor),
+        0 => (MassUnit::Pound, factor),
+        1 => (MassUnit::Gram, factor),
+        2 => (MassUnit::Kilogram, factor * 1000),
+        3 => (MassUnit::Ounce, factor),
         7 => return Err(Reject::Unit("(none)".into())),
-        _ => return Err(bad("status C unit bits", swc)),
+        _ => return Err(bad("SWC unit bits", swc)),
     };
     let negative = swb & 0x02 != 0;
     let mass = |v: i64, neg: bool| {
@@ -153,18 +184,12 @@ fn decode(f: &[u8]) -> Result<WeightReading, Reject> {
         Mass::from_decimal(if neg { -m } else { m }, decimals, unit)
             .ok_or_else(|| Reject::Number(v.to_string()))
     };
-    let status = if swb & 0x04 != 0 {
-        if negative {
-            ScaleStatus::UnderZero
-        } else {
-            ScaleStatus::OverCapacity
-        }
-    } else if swb & 0x40 != 0 {
-        ScaleStatus::ZeroError
-    } else {
-        ScaleStatus::Ok
+    let status = match (swb & 0x04 != 0, negative) {
+        (true, true) => ScaleStatus::UnderZero,
+        (true, false) => ScaleStatus::OverCapacity,
+        (false, _) => ScaleStatus::Ok,
     };
-    Ok(WeightReading {
+    let reading = WeightReading {
         weight: mass(weight, negative)?,
         unit,
         stable: swb & 0x08 == 0,
@@ -173,9 +198,10 @@ fn decode(f: &[u8]) -> Result<WeightReading, Reject> {
         } else {
             WeightKind::Gross
         },
-        tare: Some(mass(tare, false)?),
+        tare: tare.map(|t| mass(t, false)).transpose()?,
         status,
-    })
+    };
+    Ok(Frame::Reading(reading, notes))
 }
 
 /// The frame a Toledo indicator streams for `reading`, shown with `decimals` places (0–5),
@@ -233,6 +259,7 @@ pub fn encode(reading: &WeightReading, decimals: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scale::testing::{notes, reading};
     use proptest::prelude::*;
 
     fn frames(bytes: &[u8]) -> Vec<Result<Frame, FrameError>> {
@@ -243,7 +270,7 @@ mod tests {
         frames(bytes)
             .into_iter()
             .filter_map(|f| match f {
-                Ok(Frame::Reading(r)) => Some(r),
+                Ok(Frame::Reading(r, _)) => Some(r),
                 _ => None,
             })
             .collect()
@@ -303,8 +330,15 @@ mod tests {
         assert_eq!(over.status, ScaleStatus::OverCapacity);
         let under = readings(&mk(0x2a, 0x26, 0x20, b"000001", b"000000"))[0];
         assert_eq!(under.status, ScaleStatus::UnderZero);
-        let unzeroed = readings(&mk(0x2a, 0x60, 0x20, b"000000", b"000000"))[0];
-        assert_eq!(unzeroed.status, ScaleStatus::ZeroError);
+        // Power-up not zeroed does not make the weight wrong: a flag, not a fault.
+        let unzeroed = frames(&mk(0x2a, 0x60, 0x20, b"000000", b"000000"));
+        assert_eq!(reading(&unzeroed[0]).status, ScaleStatus::Ok);
+        assert_eq!(
+            notes(&unzeroed[0]),
+            vec![Note::Flag {
+                flag: "power-up not zeroed"
+            }]
+        );
         let oz = readings(&mk(0x2b, 0x20, 0x23, b"001135", b"000000"))[0];
         assert_eq!(
             (oz.weight, oz.unit),
@@ -313,9 +347,15 @@ mod tests {
                 MassUnit::Ounce
             )
         );
-        let tonnes = frames(&mk(0x2a, 0x20, 0x22, b"000001", b"000000"));
+        // Byte C unit code 010 is tonnes (read as kilograms); 111 "no units" cannot be read.
+        let tonnes = readings(&mk(0x2b, 0x20, 0x22, b"000015", b"000000"))[0];
+        assert_eq!(
+            (tonnes.weight, tonnes.unit),
+            (Mass::from_grams(1_500_000), MassUnit::Kilogram)
+        );
+        let none = frames(&mk(0x2a, 0x20, 0x27, b"000001", b"000000"));
         assert!(matches!(
-            &tonnes[0],
+            &none[0],
             Err(FrameError {
                 reason: Reject::Unit(_),
                 ..
@@ -324,8 +364,11 @@ mod tests {
     }
 
     #[test]
-    fn a_rotated_frame_passes_the_checksum_but_not_the_position_checks() {
-        // Every rotation sums the same, so the checksum alone cannot tell.
+    fn a_rotated_frame_never_gives_a_wrong_weight() {
+        // Every rotation sums the same, so the checksum alone cannot tell. A rotation whose
+        // tail is a whole frame without its checksum may decode, as that frame: the same
+        // weight, noted as checksum-less.
+        let truth = readings(&WILDCAT_123_45_KG)[0];
         for k in 1..FRAME_LEN {
             let mut rot = WILDCAT_123_45_KG;
             rot.rotate_left(k);
@@ -335,10 +378,114 @@ mod tests {
             let mut stream = rot.to_vec();
             stream.extend_from_slice(&WILDCAT_123_45_KG);
             let got = frames(&stream);
-            let good = got.iter().filter(|f| f.is_ok()).count();
-            assert_eq!(good, 1, "rotation {k}: {got:?}");
-            assert!(matches!(got.last(), Some(Ok(_))), "rotation {k}: {got:?}");
+            for f in got.iter().filter(|f| f.is_ok()) {
+                assert_eq!(reading(f), truth, "rotation {k}: {got:?}");
+            }
+            assert_eq!(got.last().map(notes), Some(vec![]), "rotation {k}: {got:?}");
         }
+    }
+
+    /// The Wildcat frame with the manual's "always" bits the other way, as indicators in the
+    /// field send them (SWA bit 5 "always 1" clear, SWB bit 5 clear, SWC bit 6 "always 0"
+    /// set), a print request (SWC bit 3) and a valid checksum: decoded, with notes. The same
+    /// frame with its checksum off by one is still rejected.
+    #[test]
+    fn field_status_bits_decode_with_notes_and_bad_checksums_do_not() {
+        let mut f = WILDCAT_123_45_KG.to_vec();
+        f[1] &= !0x20;
+        f[2] &= !0x20;
+        f[3] |= 0x40 | 0x08;
+        f[17] = checksum(&f[..17]);
+        let got = frames(&f);
+        assert_eq!(
+            reading(&got[0]).weight,
+            readings(&WILDCAT_123_45_KG)[0].weight
+        );
+        let bit = crate::scale::testing::bit_differs;
+        assert_eq!(
+            notes(&got[0]),
+            vec![
+                bit("SWA", 5, true),
+                bit("SWB", 5, true),
+                bit("SWC", 6, false),
+                Note::Flag {
+                    flag: "print request"
+                },
+            ]
+        );
+        assert_eq!(
+            notes(&got[0])[0].to_string(),
+            "SWA bit 5 is 0, the manual says always 1"
+        );
+        f[17] = (f[17] + 1) & 0x7f;
+        assert!(matches!(
+            frames(&f).as_slice(),
+            [Err(FrameError {
+                reason: Reject::Checksum { .. },
+                ..
+            })]
+        ));
+    }
+
+    /// Cardinal 225 manual (https://www.easymanua.ls/cardinal/225/manual/112006?p=126):
+    /// "Format 1 – SHORT no CKSUM <stx><swa><swb><swc>xxxxxx<cr>"; and the full frame
+    /// without its optional checksum ("6 Optional checksum character", Wildcat manual).
+    #[test]
+    fn short_and_checksum_less_variants() {
+        let short = |chk: bool| {
+            let mut f = WILDCAT_123_45_KG[..10].to_vec();
+            f.push(CR);
+            if chk {
+                f.push(checksum(&f));
+            }
+            f
+        };
+        let long_no_chk = WILDCAT_123_45_KG[..17].to_vec();
+        let want = readings(&WILDCAT_123_45_KG)[0].weight;
+        for (name, frame, tare, no_chk) in [
+            ("short, checksum", short(true), None, false),
+            ("short, none", short(false), None, true),
+            ("full, none", long_no_chk, Some(Mass::ZERO), true),
+        ] {
+            // Three frames in a row, as the indicator streams them.
+            let stream = frame.repeat(3);
+            let got = frames(&stream);
+            // A checksum-less frame is known by the next STX: the last one waits for it.
+            assert_eq!(got.len(), if no_chk { 2 } else { 3 }, "{name}: {got:?}");
+            for f in &got {
+                let r = reading(f);
+                assert_eq!((r.weight, r.tare), (want, tare), "{name}");
+                assert_eq!(notes(f).contains(&Note::NoChecksum), no_chk, "{name}");
+            }
+        }
+        // Once a stream has shown checksums, a frame that lost its checksum is rejected.
+        let mut s = WILDCAT_123_45_KG.to_vec();
+        s.extend_from_slice(&WILDCAT_123_45_KG[..17]);
+        s.extend_from_slice(&WILDCAT_123_45_KG);
+        let got = frames(&s);
+        assert!(got[0].is_ok() && got[2].is_ok(), "{got:?}");
+        assert!(matches!(
+            &got[1],
+            Err(FrameError {
+                reason: Reject::Checksum { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn parity_of_a_7e1_line_is_stripped_and_noted_but_8_bit_data_is_not() {
+        let got = frames(&crate::scale::framing::with_even_parity(&WILDCAT_123_45_KG));
+        assert_eq!(
+            notes(&got[0]),
+            vec![Note::ParityBitStripped {
+                parity: crate::scale::Parity::Even
+            }]
+        );
+        // Bit 7 set on one digit only: not parity; the digit is no digit.
+        let mut f = WILDCAT_123_45_KG;
+        f[5] |= 0x80;
+        assert!(frames(&f).iter().all(Result::is_err));
     }
 
     #[test]
@@ -369,7 +516,13 @@ mod tests {
             })
         ));
         assert_eq!(got.len(), 3, "{got:?}");
-        assert!(matches!(&got[2], Ok(Frame::Reading(_))));
+        assert!(matches!(&got[2], Ok(Frame::Reading(..))));
+        assert_eq!(
+            notes(&got[2]),
+            vec![Note::ParityBitStripped {
+                parity: crate::scale::Parity::Even
+            }]
+        );
     }
 
     #[test]
@@ -398,7 +551,7 @@ mod tests {
                 p.push(chunk);
                 seen.extend(chunk.iter().map(|b| b & 0x7f));
                 while let Some(f) = p.next_frame() {
-                    if let Ok(Frame::Reading(_)) = f {
+                    if let Ok(Frame::Reading(..)) = f {
                         // Some 18 bytes of the input form a frame that passes every check.
                         let ok = seen.windows(FRAME_LEN).any(|w| {
                             w[0] == STX && w[16] == CR && checksum(&w[..17]) == w[17]
@@ -421,7 +574,7 @@ mod tests {
                 tare: Some(Mass::from_decimal(t, decimals, unit).unwrap()),
                 status: ScaleStatus::Ok,
             };
-            prop_assert_eq!(frames(&encode(&r, decimals)), vec![Ok(Frame::Reading(r))]);
+            prop_assert_eq!(frames(&encode(&r, decimals)), vec![Ok(Frame::Reading(r, vec![]))]);
         }
     }
 }
