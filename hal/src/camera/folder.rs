@@ -165,6 +165,21 @@ impl Tracker {
     pub fn forget(&mut self, path: &Path) {
         self.pending.remove(path);
     }
+
+    /// Whether the writer said the file is done (closed after writing, renamed in).
+    pub fn finished(&self, path: &Path) -> bool {
+        self.pending
+            .get(path)
+            .is_some_and(|p| p.finished == Some(p.stamp))
+    }
+
+    /// Sets a file aside until it changes again: it settled but did not decode, and its
+    /// writer never said it was done, so it may be a writer that paused.
+    pub fn defer(&mut self, path: &Path) {
+        if let Some(p) = self.pending.remove(path) {
+            self.baseline.insert(path.to_owned(), p.stamp);
+        }
+    }
 }
 
 /// The drop-folder camera.
@@ -202,15 +217,16 @@ impl FolderCamera {
         }
     }
 
-    /// Waits for the next frame written after now, blocking.
-    pub fn take_next(&mut self) -> Result<GrayImage, DeviceError> {
+    /// Waits for the next frame written after now, blocking. `armed` runs once the folder
+    /// was listed: from then on, a new file counts.
+    pub fn take_next(&mut self, armed: &mut dyn FnMut()) -> Result<GrayImage, DeviceError> {
         let state = self.state.get_or_insert_with(|| State {
             name: self.name.clone(),
             settings: self.settings.clone(),
             limits: ImageLimits::default(),
             watch: None,
         });
-        state.take(Instant::now())
+        state.take(Instant::now(), armed)
     }
 }
 
@@ -270,7 +286,7 @@ impl State {
             .map(|m| Stamp::of(&m))
     }
 
-    fn take(&mut self, trigger: Instant) -> Result<GrayImage, DeviceError> {
+    fn take(&mut self, trigger: Instant, armed: &mut dyn FnMut()) -> Result<GrayImage, DeviceError> {
         let deadline = trigger + self.settings.timeout;
         if let Err(e) = self.ensure_watch() {
             return Err(e);
@@ -280,21 +296,35 @@ impl State {
             while rx.try_recv().is_ok() {}
         }
         let mut tracker = Tracker::arm(self.list()?, self.settings.settle);
+        armed();
+        // A file that settled but did not decode, kept until the deadline in case its
+        // writer only paused.
+        let mut unreadable: Option<(PathBuf, DeviceError)> = None;
         // A listing now and then catches what notifications miss (network file systems).
         let tick = (self.settings.settle / 2).max(Duration::from_millis(20));
         let mut next_scan = trigger + tick;
         loop {
             let now = Instant::now();
             if let Some(path) = tracker.ready(now).map(Path::to_path_buf) {
-                match self.accept(&path) {
-                    Ok(img) => return Ok(img),
+                match load_image(&path, &self.limits) {
+                    Ok(img) => {
+                        self.after(&path);
+                        return Ok(img);
+                    }
+                    Err(e) if tracker.finished(&path) => {
+                        return Err(self.reject(&path, &e.to_string()));
+                    }
                     Err(e) => {
-                        tracker.forget(&path);
-                        return Err(e);
+                        tracker.defer(&path);
+                        unreadable = Some((path, self.err(ErrorKind::Malformed, e.to_string())));
+                        continue;
                     }
                 }
             }
             if now >= deadline {
+                if let Some((path, e)) = unreadable {
+                    return Err(self.reject(&path, &e.detail));
+                }
                 return Err(self.err(
                     ErrorKind::Timeout,
                     format!(
@@ -384,29 +414,26 @@ impl State {
         }
     }
 
-    /// Decodes the chosen file, then archives, deletes or keeps it. A file that does not
-    /// decode is renamed `NAME.rejected` beside it: never taken again, never lost.
-    fn accept(&self, path: &Path) -> Result<GrayImage, DeviceError> {
-        match load_image(path, &self.limits) {
-            Ok(img) => {
-                if let Err(e) = self.after(path) {
-                    tracing::warn!(device = %self.name, file = %path.display(), error = %e, "frame taken but not moved");
-                }
-                Ok(img)
-            }
-            Err(e) => {
-                let mut rejected = path.as_os_str().to_owned();
-                rejected.push(".rejected");
-                let kept = match std::fs::rename(path, &rejected) {
-                    Ok(()) => format!("kept as {}", PathBuf::from(&rejected).display()),
-                    Err(_) => "left in place".to_owned(),
-                };
-                Err(self.err(ErrorKind::Malformed, format!("{e}; {kept}")))
-            }
+    /// A file that does not decode is renamed `NAME.rejected` beside it: never taken
+    /// again, never lost.
+    fn reject(&self, path: &Path, why: &str) -> DeviceError {
+        let mut rejected = path.as_os_str().to_owned();
+        rejected.push(".rejected");
+        let kept = match std::fs::rename(path, &rejected) {
+            Ok(()) => format!("kept as {}", PathBuf::from(&rejected).display()),
+            Err(_) => "left in place".to_owned(),
+        };
+        self.err(ErrorKind::Malformed, format!("{why}; {kept}"))
+    }
+
+    /// Archives, deletes or keeps a frame that was taken.
+    fn after(&self, path: &Path) {
+        if let Err(e) = self.after_io(path) {
+            tracing::warn!(device = %self.name, file = %path.display(), error = %e, "frame taken but not moved");
         }
     }
 
-    fn after(&self, path: &Path) -> std::io::Result<()> {
+    fn after_io(&self, path: &Path) -> std::io::Result<()> {
         match self.settings.after {
             After::Keep => Ok(()),
             After::Delete => std::fs::remove_file(path),
@@ -451,7 +478,7 @@ impl Camera for FolderCamera {
                 },
             };
             let job = tokio::task::spawn_blocking(move || {
-                let r = state.take(trigger);
+                let r = state.take(trigger, &mut || {});
                 (state, r)
             });
             match job.await {
