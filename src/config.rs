@@ -471,10 +471,13 @@ impl Settings {
         crate::barcode::Reader::new(&raw.barcode).map_err(|e| invalid("barcode", e.to_string()))?;
         let camera = raw
             .camera
-            .validate(match &source {
-                Source::File(path) => Some(base_dir(path)),
-                Source::Embedded(_) => None,
-            }.as_deref())
+            .validate(
+                match &source {
+                    Source::File(path) => Some(base_dir(path)),
+                    Source::Embedded(_) => None,
+                }
+                .as_deref(),
+            )
             .map_err(|e| invalid(&format!("camera.{}", e.key), e.message))?;
 
         let scale = raw

@@ -129,8 +129,15 @@ fn truncated_and_corrupt_files_give_a_clear_error_and_are_kept() {
         })
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Malformed, "{e}");
-        assert!(e.detail.contains(name) && e.detail.contains("truncated or corrupt"), "{e}");
-        assert_eq!(names(&s.path), vec![format!("{name}.rejected")], "never lost");
+        assert!(
+            e.detail.contains(name) && e.detail.contains("truncated or corrupt"),
+            "{e}"
+        );
+        assert_eq!(
+            names(&s.path),
+            vec![format!("{name}.rejected")],
+            "never lost"
+        );
     }
 }
 

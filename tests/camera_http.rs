@@ -33,7 +33,11 @@ fn settings(url: String, auth: bool, dir: &std::path::Path) -> HttpSettings {
 
 fn waybill_of(img: &image::GrayImage) -> WaybillRead {
     let reader = Reader::new(&BarcodeConfig::default()).unwrap();
-    choose_waybill(&reader.read_gray(img), &intake::waybill::WaybillRules::default()).0
+    choose_waybill(
+        &reader.read_gray(img),
+        &intake::waybill::WaybillRules::default(),
+    )
+    .0
 }
 
 #[test]
@@ -55,7 +59,10 @@ fn a_camera_that_does_not_answer_times_out_on_time() {
     let e = c.snapshot().unwrap_err();
     let took = t0.elapsed();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(took >= Duration::from_millis(650) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(650) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     // The next capture works again as soon as the camera answers.
     let mut ok = HttpCamera::open(&settings(cam.url("/snap.jpg"), false, dir.path())).unwrap();
     assert!(ok.snapshot().is_ok());
@@ -70,17 +77,26 @@ fn not_found_and_unauthorised_say_what_to_fix() {
         .snapshot()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
-    assert!(e.detail.contains("404") && e.detail.contains("camera.url"), "{e}");
+    assert!(
+        e.detail.contains("404") && e.detail.contains("camera.url"),
+        "{e}"
+    );
     let e = HttpCamera::open(&settings(cam.url("/basic.jpg"), false, dir.path()))
         .unwrap()
         .snapshot()
         .unwrap_err();
-    assert!(e.detail.contains("401") && e.detail.contains("camera.username"), "{e}");
+    assert!(
+        e.detail.contains("401") && e.detail.contains("camera.username"),
+        "{e}"
+    );
     // A wrong password: refused, not retried for ever.
     let mut s = settings(cam.url("/digest.jpg"), true, dir.path());
     std::fs::write(&s.auth.as_mut().unwrap().1, "wrong").unwrap();
     let e = HttpCamera::open(&s).unwrap().snapshot().unwrap_err();
-    assert!(e.detail.contains("refused the user name and password"), "{e}");
+    assert!(
+        e.detail.contains("refused the user name and password"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -148,5 +148,8 @@ fn the_same_label_reads_in_every_listed_format() {
         assert_eq!(v["waybill"], camera_util::WAYBILL, "{name}: {v}");
     }
     let refused = lines.last().unwrap()["error"].as_str().unwrap();
-    assert!(refused.contains("60000×60000") && refused.contains("refuses"), "{refused}");
+    assert!(
+        refused.contains("60000×60000") && refused.contains("refuses"),
+        "{refused}"
+    );
 }

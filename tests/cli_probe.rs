@@ -1,4 +1,7 @@
-//! Black-box tests of `intake probe sensors`, each in its own temp dir.
+//! Black-box tests of `intake probe sensors` and `intake probe camera`, each in its own temp dir.
+
+// Helpers outside #[test] fns: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -202,7 +205,9 @@ fn config_with_camera(dir: &Path, camera: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(shipped.join("station.toml")).unwrap();
     assert!(text.contains("[camera]"), "{text}");
     let start = text.find("[camera]").unwrap();
-    let end = text[start + 1..].find("\n[").map_or(text.len(), |i| start + 1 + i);
+    let end = text[start + 1..]
+        .find("\n[")
+        .map_or(text.len(), |i| start + 1 + i);
     let cfg = format!("{}[camera]\n{camera}\n{}", &text[..start], &text[end..]);
     let path = dir.join("station.toml");
     std::fs::write(&path, cfg).unwrap();
@@ -210,20 +215,37 @@ fn config_with_camera(dir: &Path, camera: &str) -> std::path::PathBuf {
 }
 
 fn probe_camera(dir: &Path, config: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["--config", config.to_str().unwrap(), "probe", "camera", "--json"];
+    let mut args = vec![
+        "--config",
+        config.to_str().unwrap(),
+        "probe",
+        "camera",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     intake(dir, &args)
 }
 
 fn assert_label_read(out: &Output, size: (u64, u64)) {
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = json(out);
     assert_eq!(v["waybill"], camera_util::WAYBILL, "{v}");
-    assert_eq!((v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap()), size);
+    assert_eq!(
+        (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap()),
+        size
+    );
     let b = &v["barcodes"].as_array().unwrap()[0];
     assert_eq!(b["corners"].as_array().unwrap().len(), 4, "{v}");
     assert!(b["format"].is_string() && b["text"].is_string(), "{v}");
-    assert!(v["capture_ms"].as_f64().is_some() && v["decode_ms"].as_f64().is_some(), "{v}");
+    assert!(
+        v["capture_ms"].as_f64().is_some() && v["decode_ms"].as_f64().is_some(),
+        "{v}"
+    );
 }
 
 #[test]
@@ -279,7 +301,13 @@ fn probe_camera_reads_from_files_a_folder_and_a_snapshot_url() {
         "type = \"folder\"\npath = \"inbox\"\nafter = \"keep\"\ntimeout = \"5 s\"",
     );
     let child = Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args(["--config", cfg.to_str().unwrap(), "probe", "camera", "--json"])
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "probe",
+            "camera",
+            "--json",
+        ])
         .current_dir(dir.path())
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
@@ -316,7 +344,10 @@ fn probe_camera_exit_codes_say_camera_failed_or_bad_config() {
     let v = json(&out);
     assert!(v["waybill"].is_null());
     assert!(
-        v["error"].as_str().unwrap().contains("/dev/video-intake-none"),
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("/dev/video-intake-none"),
         "{v}"
     );
     let cfg = config_with_camera(dir.path(), "type = \"http\"\nurl = \"ftp://x/y\"");

@@ -292,7 +292,13 @@ fn probe_camera(
     let camera = match open_camera(&settings.camera, settings.sim.seed, label_rx) {
         Ok(c) => c,
         Err(e) if e.kind() == ErrorKind::Config => return Err(bad_input(anyhow::Error::new(e))),
-        Err(e) => return Ok(camera_failed(&settings.camera.describe(), &e.to_string(), json)),
+        Err(e) => {
+            return Ok(camera_failed(
+                &settings.camera.describe(),
+                &e.to_string(),
+                json,
+            ));
+        }
     };
     let mut cam = LabelCamera::new(camera, reader, settings.waybill.clone());
     let name = cam.camera_name().to_owned();

@@ -465,3 +465,64 @@ async fn feed(
         }
     }
 }
+
+#[cfg(test)]
+mod camera_tests {
+    use super::*;
+    use intake_hal::ErrorKind;
+    use intake_hal::camera::{Scene, compose, render_label};
+
+    /// A camera that plays a script: a frame, or a failure, per capture.
+    struct Scripted(Vec<Result<GrayImage, DeviceError>>);
+
+    impl Camera for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+
+        fn capture(&mut self) -> BoxFuture<'_, Result<GrayImage, DeviceError>> {
+            let next = self.0.remove(0);
+            Box::pin(async move { next })
+        }
+    }
+
+    fn labels(script: Vec<Result<GrayImage, DeviceError>>) -> CameraLabels {
+        let reader = Reader::new(&crate::barcode::BarcodeConfig::default()).unwrap();
+        CameraLabels(LabelCamera::new(
+            Box::new(Scripted(script)),
+            reader,
+            WaybillRules::default(),
+        ))
+    }
+
+    fn frame(waybill: Option<&str>) -> GrayImage {
+        let label = waybill.map(|w| render_label(&LabelSpec::new(w)).unwrap());
+        compose(label.as_ref(), &Scene::centered(1280, 720, 2))
+    }
+
+    #[tokio::test]
+    async fn a_frame_without_a_waybill_is_captured_once_more() {
+        let mut l = labels(vec![Ok(frame(None)), Ok(frame(Some("EE123456785GB")))]);
+        let r = l.read().await;
+        assert_eq!(r.read, WaybillRead::Read("EE123456785GB".into()));
+        assert!(r.error.is_none());
+        // Read at once: no second capture (the script would panic on an empty list).
+        let mut l = labels(vec![Ok(frame(Some("EE123456785GB")))]);
+        assert!(matches!(l.read().await.read, WaybillRead::Read(_)));
+    }
+
+    #[tokio::test]
+    async fn a_failing_camera_gives_no_read_with_the_device_note() {
+        let e = DeviceError::new("scripted", ErrorKind::Timeout, "no snapshot within 2000 ms");
+        let mut l = labels(vec![Err(e)]);
+        let r = l.read().await;
+        assert_eq!(r.read, WaybillRead::NoRead);
+        assert!(r.error.unwrap().contains("no snapshot within 2000 ms"));
+        assert!(r.frame.is_none());
+        // Two frames without a waybill: no read, no device note, the second as evidence.
+        let mut l = labels(vec![Ok(frame(None)), Ok(frame(None))]);
+        let r = l.read().await;
+        assert_eq!((r.read, r.error), (WaybillRead::NoRead, None));
+        assert!(r.frame.is_some());
+    }
+}

@@ -74,11 +74,7 @@ impl Camera {
 
 const NONCE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
-fn serve(
-    mut conn: TcpStream,
-    jpeg: &[u8],
-    seen: &Mutex<Vec<String>>,
-) -> Option<TcpStream> {
+fn serve(mut conn: TcpStream, jpeg: &[u8], seen: &Mutex<Vec<String>>) -> Option<TcpStream> {
     // One request per connection (we answer with Connection: close).
     let mut reader = BufReader::new(conn.try_clone().ok()?);
     let mut line = String::new();

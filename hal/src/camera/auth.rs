@@ -38,9 +38,7 @@ impl Algorithm {
     fn hash(self, data: &str) -> String {
         let bytes: Vec<u8> = match self {
             Algorithm::Md5 | Algorithm::Md5Sess => Md5::digest(data.as_bytes()).to_vec(),
-            Algorithm::Sha256 | Algorithm::Sha256Sess => {
-                Sha256::digest(data.as_bytes()).to_vec()
-            }
+            Algorithm::Sha256 | Algorithm::Sha256Sess => Sha256::digest(data.as_bytes()).to_vec(),
         };
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -80,9 +78,7 @@ pub enum AuthError {
         "the camera asked for no authentication scheme intake speaks (it sent {0:?}); use basic or digest (MD5, SHA-256)"
     )]
     Unsupported(Vec<String>),
-    #[error(
-        "the camera's digest challenge lacks {0}; is it really a digest challenge? ({1:?})"
-    )]
+    #[error("the camera's digest challenge lacks {0}; is it really a digest challenge? ({1:?})")]
     Incomplete(&'static str, String),
 }
 
@@ -151,16 +147,12 @@ pub fn choose_challenge<'a>(
     for h in headers {
         for (scheme, params) in parse_challenges(h) {
             seen.push(scheme.clone());
-            let get = |k: &str| {
-                params
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.clone())
-            };
+            let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             let candidate = match scheme.as_str() {
                 "basic" => Challenge::Basic,
                 "digest" => {
-                    let Some(algorithm) = Algorithm::parse(&get("algorithm").unwrap_or_else(|| "MD5".into()))
+                    let Some(algorithm) =
+                        Algorithm::parse(&get("algorithm").unwrap_or_else(|| "MD5".into()))
                     else {
                         continue;
                     };
@@ -198,7 +190,10 @@ pub fn choose_challenge<'a>(
 
 /// The `Authorization` value for basic authentication.
 pub fn basic(username: &str, password: &str) -> String {
-    format!("Basic {}", base64(format!("{username}:{password}").as_bytes()))
+    format!(
+        "Basic {}",
+        base64(format!("{username}:{password}").as_bytes())
+    )
 }
 
 /// The `Authorization` value answering a digest challenge for `GET uri` (the request
@@ -305,8 +300,14 @@ mod tests {
             "0a4f113b",
         );
         assert_eq!(response_of(&h), "6629fae49393a05397450978507c4ef1", "{h}");
-        assert!(h.contains("nc=00000001, cnonce=\"0a4f113b\", qop=auth"), "{h}");
-        assert!(h.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""), "{h}");
+        assert!(
+            h.contains("nc=00000001, cnonce=\"0a4f113b\", qop=auth"),
+            "{h}"
+        );
+        assert!(
+            h.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""),
+            "{h}"
+        );
     }
 
     #[test]
@@ -368,7 +369,10 @@ mod tests {
     #[test]
     fn basic_is_rfc7617_base64() {
         // RFC 7617 §2's example.
-        assert_eq!(basic("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            basic("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
         assert_eq!(base64(b"a"), "YQ==");
         assert_eq!(base64(b"ab"), "YWI=");
     }

@@ -68,7 +68,11 @@ impl FileCamera {
 
 fn load(name: &str, path: &Path) -> Result<GrayImage, DeviceError> {
     load_image(path, &ImageLimits::default()).map_err(|e| {
-        DeviceError::new(name, ErrorKind::Malformed, format!("{e}; replace or remove it"))
+        DeviceError::new(
+            name,
+            ErrorKind::Malformed,
+            format!("{e}; replace or remove it"),
+        )
     })
 }
 

@@ -135,7 +135,8 @@ impl Tracker {
 
     fn complete(&self, p: &Pending, now: Instant) -> bool {
         p.stamp.len > 0
-            && (p.finished == Some(p.stamp) || now.saturating_duration_since(p.since) >= self.settle)
+            && (p.finished == Some(p.stamp)
+                || now.saturating_duration_since(p.since) >= self.settle)
     }
 
     /// The newest complete file, if any.
@@ -193,7 +194,10 @@ struct State {
     name: String,
     settings: FolderSettings,
     limits: ImageLimits,
-    watch: Option<(notify::RecommendedWatcher, mpsc::Receiver<notify::Result<notify::Event>>)>,
+    watch: Option<(
+        notify::RecommendedWatcher,
+        mpsc::Receiver<notify::Result<notify::Event>>,
+    )>,
 }
 
 impl FolderCamera {
@@ -286,11 +290,13 @@ impl State {
             .map(|m| Stamp::of(&m))
     }
 
-    fn take(&mut self, trigger: Instant, armed: &mut dyn FnMut()) -> Result<GrayImage, DeviceError> {
+    fn take(
+        &mut self,
+        trigger: Instant,
+        armed: &mut dyn FnMut(),
+    ) -> Result<GrayImage, DeviceError> {
         let deadline = trigger + self.settings.timeout;
-        if let Err(e) = self.ensure_watch() {
-            return Err(e);
-        }
+        self.ensure_watch()?;
         // Notifications so far are of files from before the trigger.
         if let Some((_, rx)) = &self.watch {
             while rx.try_recv().is_ok() {}
@@ -565,12 +571,20 @@ mod tests {
         t.observe(&a, stamp(10, 5), Seen::Finished, t0);
         t.observe(&b, stamp(10, 6), Seen::Finished, t0);
         t.observe(&c, stamp(10, 7), Seen::Changed, t0);
-        assert_eq!(t.ready(t0), Some(b.as_path()), "3.jpg is still being written");
+        assert_eq!(
+            t.ready(t0),
+            Some(b.as_path()),
+            "3.jpg is still being written"
+        );
         for tmp in ["/f/3.jpg.part", "/f/.3.jpg", "/f/x.tmp", "/f/~x.jpg"] {
             t.observe(Path::new(tmp), stamp(10, 9), Seen::Finished, t0);
         }
         assert_eq!(t.ready(t0), Some(b.as_path()));
         t.observe(&b, None, Seen::Changed, t0);
-        assert_eq!(t.ready(t0), Some(a.as_path()), "a removed file is forgotten");
+        assert_eq!(
+            t.ready(t0),
+            Some(a.as_path()),
+            "a removed file is forgotten"
+        );
     }
 }

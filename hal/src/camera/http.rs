@@ -149,15 +149,17 @@ impl Inner {
         self.basic.then(|| auth::basic(user, &pw.0))
     }
 
-    fn get(
-        &mut self,
-        deadline: Instant,
-    ) -> Result<ureq::http::Response<ureq::Body>, DeviceError> {
+    fn get(&mut self, deadline: Instant) -> Result<ureq::http::Response<ureq::Body>, DeviceError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(self.timed_out());
         }
-        let mut req = self.agent.get(&self.url).config().timeout_global(Some(left)).build();
+        let mut req = self
+            .agent
+            .get(&self.url)
+            .config()
+            .timeout_global(Some(left))
+            .build();
         if let Some(a) = self.authorization() {
             req = req.header("Authorization", a);
         }
@@ -188,7 +190,9 @@ impl Inner {
             ),
             other => self.err(
                 ErrorKind::Disconnected,
-                format!("no connection to the camera: {other}; check its network cable and camera.url"),
+                format!(
+                    "no connection to the camera: {other}; check its network cable and camera.url"
+                ),
             ),
         }
     }

@@ -113,9 +113,8 @@ pub fn decode_image(
     if bytes.is_empty() {
         return Err(ImageFileError::Empty { what });
     }
-    let format = image::guess_format(bytes).map_err(|_| ImageFileError::UnknownFormat {
-        what: what.clone(),
-    })?;
+    let format = image::guess_format(bytes)
+        .map_err(|_| ImageFileError::UnknownFormat { what: what.clone() })?;
     if !supported(format) {
         return Err(ImageFileError::UnknownFormat { what });
     }
@@ -296,8 +295,12 @@ mod tests {
     #[test]
     fn truncated_empty_and_foreign_files_give_clear_errors() {
         let bytes = encode(&label(), ImageFormat::Png);
-        let e = decode_image(&bytes[..bytes.len() / 2], "half.png", &ImageLimits::default())
-            .unwrap_err();
+        let e = decode_image(
+            &bytes[..bytes.len() / 2],
+            "half.png",
+            &ImageLimits::default(),
+        )
+        .unwrap_err();
         assert!(matches!(e, ImageFileError::Corrupt { .. }), "{e}");
         assert!(e.to_string().contains("half.png"), "{e}");
         assert!(matches!(
@@ -339,7 +342,11 @@ mod tests {
         for &b in data {
             c ^= u32::from(b);
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
         !c

@@ -51,7 +51,9 @@ pub struct Choice {
 /// Why the device cannot give what the config asks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NegotiationError {
-    #[error("the camera does not offer {wanted} (it offers {offered}); set camera.format to one of those")]
+    #[error(
+        "the camera does not offer {wanted} (it offers {offered}); set camera.format to one of those"
+    )]
     Format { wanted: String, offered: String },
     #[error("the camera offers no frame size for {0}")]
     NoSizes(String),
@@ -90,7 +92,10 @@ pub fn negotiate(
                     let w = want.clamp(lo, hi);
                     lo + (w - lo) / st * st
                 };
-                candidates.push((fit(width, min.0, max.0, step.0), fit(height, min.1, max.1, step.1)));
+                candidates.push((
+                    fit(width, min.0, max.0, step.0),
+                    fit(height, min.1, max.1, step.1),
+                ));
             }
         }
     }
@@ -105,7 +110,8 @@ pub fn negotiate(
         };
         key(a).cmp(&key(b))
     });
-    let (width, height) = best.ok_or_else(|| NegotiationError::NoSizes(format.as_str().to_owned()))?;
+    let (width, height) =
+        best.ok_or_else(|| NegotiationError::NoSizes(format.as_str().to_owned()))?;
     Ok(Choice {
         format,
         width,
@@ -160,13 +166,15 @@ pub fn plan_controls(
     let find = |id| offered.iter().find(|c| c.id == id);
     let mut plan = ControlPlan::default();
     let manual = |plan: &mut ControlPlan,
-                      what: &str,
-                      auto: Option<(u32, i64)>,
-                      abs_id: u32,
-                      value: i64,
-                      shown: String| {
+                  what: &str,
+                  auto: Option<(u32, i64)>,
+                  abs_id: u32,
+                  value: i64,
+                  shown: String| {
         let Some(abs) = find(abs_id) else {
-            plan.refused.push(format!("{what} {shown}: the camera has no manual {what} control"));
+            plan.refused.push(format!(
+                "{what} {shown}: the camera has no manual {what} control"
+            ));
             return;
         };
         let step = abs.step.max(1) as i64;
@@ -266,7 +274,9 @@ impl Freshness {
 
 /// Why a frame's bytes are not an image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a {width}×{height} YUYV frame with {stride} bytes a line needs {need} bytes; the driver gave {len}")]
+#[error(
+    "a {width}×{height} YUYV frame with {stride} bytes a line needs {need} bytes; the driver gave {len}"
+)]
 pub struct ShortFrame {
     pub width: u32,
     pub height: u32,
@@ -277,7 +287,12 @@ pub struct ShortFrame {
 
 /// The luma of a YUYV (Y0 U Y1 V) frame: every other byte, row by row (`stride` bytes a
 /// line, at least `2 × width`).
-pub fn yuyv_luma(data: &[u8], width: u32, height: u32, stride: u32) -> Result<GrayImage, ShortFrame> {
+pub fn yuyv_luma(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    stride: u32,
+) -> Result<GrayImage, ShortFrame> {
     let (w, h) = (width as usize, height as usize);
     let stride = (stride as usize).max(2 * w);
     let need = if h == 0 { 0 } else { stride * (h - 1) + 2 * w };
@@ -372,7 +387,10 @@ mod tests {
         assert_eq!((c.width, c.height), (1920, 1080));
         // YUYV has no 1080p: the largest it has, 720p, is the nearest.
         let c = negotiate(&offers(), PixelFormat::Yuyv, 1920, 1080).unwrap();
-        assert_eq!((c.width, c.height, c.format), (1280, 720, PixelFormat::Yuyv));
+        assert_eq!(
+            (c.width, c.height, c.format),
+            (1280, 720, PixelFormat::Yuyv)
+        );
         // Between sizes: the next larger wins over the next smaller.
         let c = negotiate(&offers(), PixelFormat::Mjpeg, 1600, 900).unwrap();
         assert_eq!((c.width, c.height), (1920, 1080));
@@ -427,10 +445,17 @@ mod tests {
         let plan = plan_controls(&uvc_controls(), Some(Duration::from_millis(4)), Some(120));
         assert_eq!(
             plan.set,
-            vec![(cid::EXPOSURE_AUTO, cid::EXPOSURE_MANUAL), (cid::EXPOSURE_ABSOLUTE, 40)]
+            vec![
+                (cid::EXPOSURE_AUTO, cid::EXPOSURE_MANUAL),
+                (cid::EXPOSURE_ABSOLUTE, 40)
+            ]
         );
         assert_eq!(plan.refused.len(), 1);
-        assert!(plan.refused[0].starts_with("focus 120: the camera has no manual focus"), "{:?}", plan.refused);
+        assert!(
+            plan.refused[0].starts_with("focus 120: the camera has no manual focus"),
+            "{:?}",
+            plan.refused
+        );
     }
 
     #[test]
@@ -439,7 +464,11 @@ mod tests {
         // 0.1 ms is below the camera's 0.3 ms minimum.
         let plan = plan_controls(&ctl, Some(Duration::from_micros(100)), None);
         assert!(plan.set.is_empty());
-        assert!(plan.refused[0].contains("outside what the camera accepts (3…2047)"), "{:?}", plan.refused);
+        assert!(
+            plan.refused[0].contains("outside what the camera accepts (3…2047)"),
+            "{:?}",
+            plan.refused
+        );
         // A focus control in steps of 5 snaps to the nearest step.
         ctl.push(ControlInfo {
             id: cid::FOCUS_ABSOLUTE,

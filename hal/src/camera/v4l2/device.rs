@@ -93,7 +93,7 @@ fn controls(dev: &Device) -> Vec<ControlInfo> {
 }
 
 impl Open {
-    fn open(name: &str, s: &V4l2Settings) -> Result<Open, DeviceError> {
+    fn start(name: &str, s: &V4l2Settings) -> Result<Open, DeviceError> {
         let err = |kind, detail: String| DeviceError::new(name, kind, detail);
         let dev = Device::with_path(&s.device).map_err(|e| {
             err(
@@ -107,7 +107,10 @@ impl Open {
         let offered = offers(&dev).map_err(|e| {
             err(
                 ErrorKind::Config,
-                format!("{} lists no capture formats ({e}); is it a camera?", s.device.display()),
+                format!(
+                    "{} lists no capture formats ({e}); is it a camera?",
+                    s.device.display()
+                ),
             )
         })?;
         let choice = negotiate(&offered, s.format, s.width, s.height)
@@ -119,11 +122,19 @@ impl Open {
         let fourcc = FourCC::new(&choice.format.fourcc());
         let got = dev
             .set_format(&Format::new(choice.width, choice.height, fourcc))
-            .map_err(|e| err(ErrorKind::Config, format!("the camera refused the format: {e}")))?;
+            .map_err(|e| {
+                err(
+                    ErrorKind::Config,
+                    format!("the camera refused the format: {e}"),
+                )
+            })?;
         if got.fourcc != fourcc {
             return Err(err(
                 ErrorKind::Config,
-                format!("the camera switched to {} instead of {}", got.fourcc, fourcc),
+                format!(
+                    "the camera switched to {} instead of {}",
+                    got.fourcc, fourcc
+                ),
             ));
         }
         let plan = plan_controls(&controls(&dev), s.exposure, s.focus);
@@ -140,7 +151,10 @@ impl Open {
             tracing::warn!(device = %name, refused = %r, "camera control not applied");
         }
         let mut stream = Stream::with_buffers(&dev, Type::VideoCapture, BUFFERS).map_err(|e| {
-            err(ErrorKind::Disconnected, format!("cannot map the camera's buffers: {e}"))
+            err(
+                ErrorKind::Disconnected,
+                format!("cannot map the camera's buffers: {e}"),
+            )
         })?;
         stream.set_timeout(s.timeout);
         Ok(Open {
@@ -156,7 +170,12 @@ impl Open {
     }
 
     /// The first frame the driver stamped at or after `trigger`.
-    fn grab(&mut self, name: &str, trigger: Option<Duration>, deadline: Instant) -> Result<GrayImage, DeviceError> {
+    fn grab(
+        &mut self,
+        name: &str,
+        trigger: Option<Duration>,
+        deadline: Instant,
+    ) -> Result<GrayImage, DeviceError> {
         let mut fresh = Freshness::new(trigger.unwrap_or_default(), BUFFERS);
         loop {
             if Instant::now() >= deadline {
@@ -192,8 +211,10 @@ impl Open {
                     .map_err(|e| DeviceError::new(name, ErrorKind::Malformed, e.to_string())),
                 // UVC MJPEG frames often lack Huffman tables; zune-jpeg supplies the
                 // standard ones (ITU T.81 Annex K) for them.
-                PixelFormat::Mjpeg => decode_image(data, "the MJPEG frame", &ImageLimits::default())
-                    .map_err(|e| DeviceError::new(name, ErrorKind::Malformed, e.to_string())),
+                PixelFormat::Mjpeg => {
+                    decode_image(data, "the MJPEG frame", &ImageLimits::default())
+                        .map_err(|e| DeviceError::new(name, ErrorKind::Malformed, e.to_string()))
+                }
             };
         }
     }
@@ -213,7 +234,7 @@ impl Camera for V4l2Camera {
             let job = tokio::task::spawn_blocking(move || {
                 let mut open = match open {
                     Some(o) => o,
-                    None => Open::open(&name, &settings)?,
+                    None => Open::start(&name, &settings)?,
                 };
                 let r = open.grab(&name, trigger, started + settings.timeout);
                 match r {
