@@ -420,21 +420,27 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key_and_the_fix() {
-        let e = parse("type = \"http\"\nurl = \"ftp://cam/x.jpg\"").unwrap_err();
-        assert!(e.starts_with("url: "), "{e}");
-        let e = parse("type = \"http\"\nurl = \"http://cam/snap\"\nusername = \"u\"").unwrap_err();
-        assert!(e.starts_with("password_file: "), "{e}");
-        let e = parse("type = \"v4l2\"\nexposure = \"5 s\"").unwrap_err();
-        assert!(e.starts_with("exposure: "), "{e}");
-        let e = parse("type = \"v4l2\"\ntimeout = \"2\"").unwrap_err();
-        assert!(e.starts_with("timeout: "), "{e}");
-        let e = parse("type = \"v4l2\"\nformat = \"h264\"").unwrap_err();
-        assert!(e.contains("unknown variant"), "{e}");
-        let e = parse("type = \"folder\"\npath = \"/x\"\narchive_path = \"/x\"").unwrap_err();
-        assert!(e.starts_with("archive_path: "), "{e}");
-        let e = parse("type = \"sim\"\nwidth = 10").unwrap_err();
-        assert!(e.contains("not a camera frame"), "{e}");
-        let e = parse("type = \"folder\"\npath = \"/x\"\nafter = \"move\"").unwrap_err();
-        assert!(e.contains("unknown variant"), "{e}");
+        for (text, says) in [
+            ("type = \"http\"\nurl = \"ftp://cam/x.jpg\"", "url: "),
+            (
+                "type = \"http\"\nurl = \"http://cam/snap\"\nusername = \"u\"",
+                "password_file: ",
+            ),
+            ("type = \"v4l2\"\nexposure = \"5 s\"", "exposure: "),
+            ("type = \"v4l2\"\ntimeout = \"2\"", "timeout: "),
+            ("type = \"v4l2\"\nformat = \"h264\"", "unknown variant"),
+            (
+                "type = \"folder\"\npath = \"/x\"\narchive_path = \"/x\"",
+                "archive_path: ",
+            ),
+            ("type = \"sim\"\nwidth = 10", "not a camera frame"),
+            (
+                "type = \"folder\"\npath = \"/x\"\nafter = \"move\"",
+                "unknown variant",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
     }
 }
