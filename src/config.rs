@@ -97,7 +97,7 @@ struct RawConfig {
     #[serde(default)]
     barcode: crate::barcode::BarcodeConfig,
     #[serde(default)]
-    camera: CameraSettings,
+    camera: intake_hal::camera::CameraConfig,
     scale: intake_hal::scale::config::ScaleConfig,
     dimensions: crate::measure::dims::RawDimensions,
     indicator: intake_hal::operator::config::RawIndicator,
@@ -106,37 +106,9 @@ struct RawConfig {
     web: crate::web::config::WebConfig,
 }
 
-/// Which camera looks at the label (`[camera]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum CameraSettings {
-    /// Renders the simulated parcel's label into a frame of this size.
-    Sim {
-        #[serde(default = "default_frame_width")]
-        width: u32,
-        #[serde(default = "default_frame_height")]
-        height: u32,
-    },
-    /// Reads frames from image files in a folder, in turn (for technicians and demos).
-    File { dir: PathBuf },
-}
-
-fn default_frame_width() -> u32 {
-    1280
-}
-
-fn default_frame_height() -> u32 {
-    720
-}
-
-impl Default for CameraSettings {
-    fn default() -> CameraSettings {
-        CameraSettings::Sim {
-            width: default_frame_width(),
-            height: default_frame_height(),
-        }
-    }
-}
+/// Which camera looks at the label (`[camera]`): the table and its validation live with the
+/// cameras in `intake_hal::camera::config`.
+pub use intake_hal::camera::config::CameraSettings;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -500,25 +472,16 @@ impl Settings {
         };
 
         crate::barcode::Reader::new(&raw.barcode).map_err(|e| invalid("barcode", e.to_string()))?;
-        let camera = match raw.camera {
-            CameraSettings::Sim { width, height } => {
-                if !(320..=8192).contains(&width) || !(240..=8192).contains(&height) {
-                    return Err(invalid(
-                        "camera",
-                        format!(
-                            "a {width}×{height} frame is not a camera frame; use e.g. 1280×720 or 1920×1080"
-                        ),
-                    ));
+        let camera = raw
+            .camera
+            .validate(
+                match &source {
+                    Source::File(path) => Some(base_dir(path)),
+                    Source::Embedded(_) => None,
                 }
-                CameraSettings::Sim { width, height }
-            }
-            CameraSettings::File { dir } => CameraSettings::File {
-                dir: match &source {
-                    Source::File(path) => base_dir(path).join(dir),
-                    Source::Embedded(_) => dir,
-                },
-            },
-        };
+                .as_deref(),
+            )
+            .map_err(|e| invalid(&format!("camera.{}", e.key), e.message))?;
 
         let scale = raw
             .scale

@@ -91,7 +91,10 @@ fn unreadable_files_exit_2_with_the_reason() {
     );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("cannot read notes.png as an image"), "{err}");
+    assert!(
+        err.contains("notes.png is not an image in a format intake reads"),
+        "{err}"
+    );
     assert!(err.contains("missing.png"), "{err}");
     // The good file is still decoded.
     assert!(
@@ -101,4 +104,52 @@ fn unreadable_files_exit_2_with_the_reason() {
     );
     let bad_format = intake(dir.path(), &["decode", "--formats", "ean13", "ok.png"]);
     assert_eq!(bad_format.status.code(), Some(2));
+}
+
+mod camera_util;
+
+#[test]
+fn the_same_label_reads_in_every_listed_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let frame = camera_util::label_frame(camera_util::WAYBILL);
+    let mut files = Vec::new();
+    for (ext, f) in [
+        ("png", image::ImageFormat::Png),
+        ("jpg", image::ImageFormat::Jpeg),
+        ("webp", image::ImageFormat::WebP),
+        ("bmp", image::ImageFormat::Bmp),
+        ("tif", image::ImageFormat::Tiff),
+        ("gif", image::ImageFormat::Gif),
+        ("pgm", image::ImageFormat::Pnm),
+    ] {
+        let name = format!("label.{ext}");
+        std::fs::write(dir.path().join(&name), camera_util::encoded(&frame, f)).unwrap();
+        files.push(name);
+    }
+    // A header that claims a huge frame is refused, not decoded.
+    let mut bomb = image::GrayImage::new(4, 4);
+    bomb.put_pixel(0, 0, image::Luma([9]));
+    let mut bmp = camera_util::encoded(&bomb, image::ImageFormat::Bmp);
+    // BITMAPINFOHEADER width and height (little-endian i32 at offsets 18 and 22).
+    bmp[18..22].copy_from_slice(&60_000i32.to_le_bytes());
+    bmp[22..26].copy_from_slice(&60_000i32.to_le_bytes());
+    std::fs::write(dir.path().join("bomb.bmp"), bmp).unwrap();
+    let mut args = vec!["decode", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    args.push("bomb.bmp");
+    let out = intake(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(2), "one file was refused");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), files.len() + 1);
+    for (v, name) in lines.iter().zip(&files) {
+        assert_eq!(v["waybill"], camera_util::WAYBILL, "{name}: {v}");
+    }
+    let refused = lines.last().unwrap()["error"].as_str().unwrap();
+    assert!(
+        refused.contains("60000×60000") && refused.contains("refuses"),
+        "{refused}"
+    );
 }

@@ -1,4 +1,7 @@
-//! Black-box tests of `intake probe sensors`, each in its own temp dir.
+//! Black-box tests of `intake probe sensors` and `intake probe camera`, each in its own temp dir.
+
+// Helpers outside #[test] fns: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -188,4 +191,167 @@ fn config_mistakes_are_bad_input_naming_the_key() {
 
     let out = intake(dir.path(), &["probe", "sensors", "--sim-box", "40x30"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+mod camera_util;
+
+/// The shipped station config (beside its rate card and manifest) with its `[camera]`
+/// table replaced.
+fn config_with_camera(dir: &Path, camera: &str) -> std::path::PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for f in ["rates.toml", "manifest-sample.csv"] {
+        std::fs::copy(shipped.join(f), dir.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(shipped.join("station.toml")).unwrap();
+    assert!(text.contains("[camera]"), "{text}");
+    let start = text.find("[camera]").unwrap();
+    let end = text[start + 1..]
+        .find("\n[")
+        .map_or(text.len(), |i| start + 1 + i);
+    let cfg = format!("{}[camera]\n{camera}\n{}", &text[..start], &text[end..]);
+    let path = dir.join("station.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn probe_camera(dir: &Path, config: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--config",
+        config.to_str().unwrap(),
+        "probe",
+        "camera",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    intake(dir, &args)
+}
+
+fn assert_label_read(out: &Output, size: (u64, u64)) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(out);
+    assert_eq!(v["waybill"], camera_util::WAYBILL, "{v}");
+    assert_eq!(
+        (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap()),
+        size
+    );
+    let b = &v["barcodes"].as_array().unwrap()[0];
+    assert_eq!(b["corners"].as_array().unwrap().len(), 4, "{v}");
+    assert!(b["format"].is_string() && b["text"].is_string(), "{v}");
+    assert!(
+        v["capture_ms"].as_f64().is_some() && v["decode_ms"].as_f64().is_some(),
+        "{v}"
+    );
+}
+
+#[test]
+fn probe_camera_reads_the_simulated_label_and_saves_the_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_camera(dir.path(), "type = \"sim\"\nwidth = 1280\nheight = 720");
+    let out = probe_camera(
+        dir.path(),
+        &cfg,
+        &["--sim-label", camera_util::WAYBILL, "--save", "frame.png"],
+    );
+    assert_label_read(&out, (1280, 720));
+    let saved = image::open(dir.path().join("frame.png")).unwrap();
+    assert_eq!((saved.width(), saved.height()), (1280, 720));
+}
+
+#[test]
+fn probe_camera_reads_from_files_a_folder_and_a_snapshot_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let frame = camera_util::label_frame(camera_util::WAYBILL);
+    // File source: a WebP photo in a folder.
+    std::fs::create_dir_all(dir.path().join("photos")).unwrap();
+    let webp = camera_util::encoded(&frame, image::ImageFormat::WebP);
+    std::fs::write(dir.path().join("photos/label.webp"), &webp).unwrap();
+    let cfg = config_with_camera(dir.path(), "type = \"file\"\ndir = \"photos\"");
+    assert_label_read(&probe_camera(dir.path(), &cfg, &[]), (1280, 720));
+
+    // HTTP snapshot source.
+    let jpeg = camera_util::encoded(&frame, image::ImageFormat::Jpeg);
+    let cam = camera_util::Camera::start(jpeg);
+    let cfg = config_with_camera(
+        dir.path(),
+        &format!("type = \"http\"\nurl = \"{}\"", cam.url("/snap.jpg")),
+    );
+    assert_label_read(&probe_camera(dir.path(), &cfg, &[]), (1280, 720));
+    let out = probe_camera(
+        dir.path(),
+        &config_with_camera(
+            dir.path(),
+            &format!("type = \"http\"\nurl = \"{}\"", cam.url("/gone.jpg")),
+        ),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(json(&out)["error"].as_str().unwrap().contains("404"));
+
+    // Folder source: the probe is the trigger, so frames written after it starts count.
+    // The writer drops a new frame every 100 ms until the probe has taken one (bounded).
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let cfg = config_with_camera(
+        dir.path(),
+        "type = \"folder\"\npath = \"inbox\"\nafter = \"keep\"\ntimeout = \"5 s\"",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "probe",
+            "camera",
+            "--json",
+        ])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let png = camera_util::encoded(&frame, image::ImageFormat::Png);
+    let pid = child.id();
+    let writer = std::thread::spawn(move || {
+        for i in 0..60 {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            let tmp = inbox.join(format!(".f{i}.png"));
+            std::fs::write(&tmp, &png).unwrap();
+            std::fs::rename(&tmp, inbox.join(format!("f{i}.png"))).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_label_read(&out, (1280, 720));
+}
+
+#[test]
+fn probe_camera_exit_codes_say_camera_failed_or_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_camera(
+        dir.path(),
+        "type = \"v4l2\"\ndevice = \"/dev/video-intake-none\"\ntimeout = \"500 ms\"",
+    );
+    let out = probe_camera(dir.path(), &cfg, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert!(v["waybill"].is_null());
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("/dev/video-intake-none"),
+        "{v}"
+    );
+    let cfg = config_with_camera(dir.path(), "type = \"http\"\nurl = \"ftp://x/y\"");
+    let out = probe_camera(dir.path(), &cfg, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("camera.url"));
 }

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use intake::barcode::{BarcodeConfig, Format, Reader, choose_waybill};
+use intake::barcode::{BarcodeConfig, Format, Reader, Symbol, choose_waybill};
 use intake::judge::WaybillRead;
+use intake_hal::camera::image_file::{ImageLimits, load_image};
 use serde_json::json;
 
 use super::{Context, bad_input};
 
-/// Decode the barcodes in image files (PNG, JPEG) and show the waybill.
+/// Decode the barcodes in image files (PNG, JPEG, WebP, BMP, TIFF, GIF, PNM) and show the
+/// waybill. Files are recognised by content and refused above 12000 × 12000 px.
 #[derive(Debug, Args)]
 pub(crate) struct Decode {
     /// Image files to read.
@@ -51,14 +53,11 @@ impl Decode {
         let reader = Reader::new(&config).map_err(bad_input)?;
         let mut failed = 0usize;
         for path in &self.images {
-            let img = match image::open(path) {
-                Ok(i) => i.to_luma8(),
+            let img = match load_image(path, &ImageLimits::default()) {
+                Ok(i) => i,
                 Err(e) => {
                     failed += 1;
-                    let reason = format!(
-                        "cannot read {} as an image: {e}; pass a PNG or JPEG file",
-                        path.display()
-                    );
+                    let reason = e.to_string();
                     if self.json {
                         println!("{}", json!({"file": path, "error": reason}));
                     }
@@ -75,21 +74,11 @@ impl Decode {
                 _ => None,
             };
             if self.json {
-                let barcodes: Vec<_> = symbols
-                    .iter()
-                    .map(|s| {
-                        json!({
-                            "format": s.format,
-                            "text": s.text,
-                            "corners": s.corners.iter().map(|p| [round1(p.x), round1(p.y)]).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
                 let mut obj = json!({
                     "file": path,
                     "width": img.width(),
                     "height": img.height(),
-                    "barcodes": barcodes,
+                    "barcodes": barcodes_json(&symbols),
                     "waybill": waybill,
                     "decode_ms": (ms * 100.0).round() / 100.0,
                 });
@@ -125,6 +114,20 @@ impl Decode {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// The symbols as JSON: text, format and the four corners in frame pixels.
+pub(crate) fn barcodes_json(symbols: &[Symbol]) -> serde_json::Value {
+    symbols
+        .iter()
+        .map(|s| {
+            json!({
+                "format": s.format,
+                "text": s.text,
+                "corners": s.corners.iter().map(|p| [round1(p.x), round1(p.y)]).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
 }
 
 fn round1(v: f32) -> f64 {

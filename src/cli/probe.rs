@@ -1,5 +1,8 @@
 //! `intake probe sensors`: open each configured distance sensor, read it once, and show the
 //! distance, its status and the side it implies against the calibrated baseline.
+//!
+//! `intake probe camera`: capture one frame from the configured camera, optionally save it,
+//! decode it and show what it found — the technician's first check on site.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,8 +10,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use intake::barcode::Reader;
+use intake::daemon::devices::{LabelCamera, open_camera};
+use intake::judge::WaybillRead;
 use intake::measure::dims::{DimsConfig, RawDimensions, axis_extent, dimensions};
 use intake::quantity::{Dims, Length};
+use intake_hal::ErrorKind;
+use intake_hal::camera::LabelSpec;
 use intake_hal::range::Axis;
 use intake_hal::range::sim::SimBox;
 use serde_json::json;
@@ -70,24 +78,42 @@ enum ProbeSub {
         #[arg(long)]
         json: bool,
     },
+    /// Capture one frame from the configured camera, decode it and show the waybill.
+    /// Exit 0 when a frame was captured, 1 when the camera failed, 2 for a bad config.
+    Camera {
+        /// Save the captured frame to this file (PNG, JPEG, … by its extension).
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        /// For the simulated camera: the waybill on the label under it. Without it the
+        /// simulated station is empty.
+        #[arg(long, value_name = "WAYBILL")]
+        sim_label: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Probe {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let ProbeSub::Sensors {
-            config_section,
-            sim_box,
-            json,
-        } = self.command;
+        let (config_section, sim_box, json) = match self.command {
+            ProbeSub::Sensors {
+                config_section,
+                sim_box,
+                json,
+            } => (config_section, sim_box, json),
+            ProbeSub::Camera {
+                save,
+                sim_label,
+                json,
+            } => return probe_camera(ctx, save, sim_label, json),
+        };
         let (source, cfg) = load_dimensions(config_section.as_deref().or(ctx.config.as_deref()))?;
         let world = match sim_box {
             None => None,
             Some(text) => Some(parse_sim_box(&text).map_err(bad_input)?),
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let rt = runtime()?;
         rt.block_on(probe(&source, &cfg, world, json))
     }
 }
@@ -241,4 +267,115 @@ async fn probe(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn probe_camera(
+    ctx: &Context,
+    save: Option<PathBuf>,
+    sim_label: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let reader = Reader::new(&settings.barcode).map_err(bad_input)?;
+    let label = sim_label.map(LabelSpec::new);
+    let (_label_tx, label_rx) = tokio::sync::watch::channel(label);
+    let rt = runtime()?;
+    // Cameras spawn their blocking work on the runtime: open them inside it.
+    let _guard = rt.enter();
+    let camera = match open_camera(&settings.camera, settings.sim.seed, label_rx) {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::Config => return Err(bad_input(anyhow::Error::new(e))),
+        Err(e) => {
+            return Ok(camera_failed(
+                &settings.camera.describe(),
+                &e.to_string(),
+                json,
+            ));
+        }
+    };
+    let mut cam = LabelCamera::new(camera, reader, settings.waybill.clone());
+    let name = cam.camera_name().to_owned();
+    let shot = match rt.block_on(cam.shot()) {
+        Ok(s) => s,
+        Err(e) => return Ok(camera_failed(&name, &e.to_string(), json)),
+    };
+    let saved = match &save {
+        None => None,
+        Some(path) => match shot.frame.save(path) {
+            Ok(()) => Some(path.clone()),
+            Err(e) => {
+                let why = format!("captured, but cannot save {}: {e}", path.display());
+                return Ok(camera_failed(&name, &why, json));
+            }
+        },
+    };
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+    let waybill = match &shot.read {
+        WaybillRead::Read(w) => Some(w.clone()),
+        _ => None,
+    };
+    if json {
+        let mut out = json!({
+            "camera": name,
+            "waybill": waybill,
+            "barcodes": super::decode::barcodes_json(&shot.symbols),
+            "width": shot.frame.width(),
+            "height": shot.frame.height(),
+            "capture_ms": ms(shot.capture),
+            "decode_ms": ms(shot.decode),
+        });
+        if let Some(p) = &saved {
+            out["saved"] = json!(p);
+        }
+        if let WaybillRead::Ambiguous(all) = &shot.read {
+            out["ambiguous"] = json!(all);
+        }
+        println!("{out}");
+    } else {
+        println!("{name}");
+        println!(
+            "  frame:    {}×{} px, captured in {} ms{}",
+            shot.frame.width(),
+            shot.frame.height(),
+            ms(shot.capture),
+            saved
+                .map(|p| format!(", saved to {}", p.display()))
+                .unwrap_or_default()
+        );
+        println!(
+            "  barcodes: {} found in {} ms",
+            shot.symbols.len(),
+            ms(shot.decode)
+        );
+        for s in &shot.symbols {
+            let c = s.center();
+            println!("    {} {:?} at ({:.0}, {:.0})", s.format, s.text, c.x, c.y);
+        }
+        match &shot.read {
+            WaybillRead::Read(w) => println!("  waybill:  {w}"),
+            WaybillRead::NoRead => println!(
+                "  waybill:  none (hold a label under the camera; check focus and exposure on the saved frame)"
+            ),
+            WaybillRead::Ambiguous(all) => {
+                println!("  waybill:  ambiguous: {}", all.join(", "))
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reports a camera that gave no frame: exit 1.
+fn camera_failed(name: &str, why: &str, json: bool) -> ExitCode {
+    if json {
+        println!("{}", json!({"camera": name, "waybill": null, "error": why}));
+    }
+    eprintln!("error: {why}");
+    ExitCode::from(1)
 }

@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use intake_hal::camera::FileCamera;
+use image::GrayImage;
 use intake_hal::camera::label::{LabelDamage, LabelSpec};
-use intake_hal::camera::{SimCamera, SimCameraConfig};
+use intake_hal::camera::{
+    FileCamera, FolderCamera, HttpCamera, SimCamera, SimCameraConfig, V4l2Camera,
+};
 use intake_hal::operator::config::IndicatorConfig;
 use intake_hal::quantity::{Length, Mass};
 use intake_hal::range::Axis;
@@ -28,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::evidence::{EvidenceFrame, Mark};
 use super::{DimsSource, LabelRead, LabelSource};
-use crate::barcode::{Reader, choose_waybill};
+use crate::barcode::{ChosenSymbol, Reader, Symbol, choose_waybill};
 use crate::config::{CameraSettings, Settings};
 use crate::judge::{Problem, WaybillRead};
 use crate::measure::dims::{DimsConfig, dimensions};
@@ -94,65 +96,149 @@ impl DimsSource for RangeDims {
     }
 }
 
-/// The camera and the barcode reader: capture, decode off the async threads, choose.
-struct CameraLabels {
+/// One captured and decoded frame: what the station and `intake probe camera` both use.
+pub struct LabelShot {
+    pub read: WaybillRead,
+    /// Every symbol found, in the reader's order.
+    pub symbols: Vec<Symbol>,
+    /// The symbol the waybill came from.
+    pub chosen: Option<ChosenSymbol>,
+    pub frame: GrayImage,
+    pub capture: Duration,
+    pub decode: Duration,
+}
+
+impl LabelShot {
+    /// The frame with every symbol outlined (the waybill's in bold), as scan evidence.
+    pub fn evidence(self) -> EvidenceFrame {
+        let marks = self
+            .symbols
+            .iter()
+            .map(|s| Mark {
+                corners: s.corners,
+                chosen: self.chosen.as_ref().is_some_and(|c| c.symbol == *s),
+            })
+            .collect();
+        EvidenceFrame {
+            image: self.frame,
+            marks,
+        }
+    }
+}
+
+/// Why a label shot has no frame.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelShotError {
+    #[error(transparent)]
+    Camera(#[from] DeviceError),
+    #[error("the barcode decoder failed: {0}")]
+    Decoder(String),
+}
+
+/// The camera and the barcode reader: capture, then decode off the async threads and
+/// choose the waybill. Usable without the station (`intake probe camera`).
+pub struct LabelCamera {
     camera: Box<dyn Camera>,
     reader: Arc<Reader>,
     rules: Arc<WaybillRules>,
 }
 
+impl LabelCamera {
+    pub fn new(camera: Box<dyn Camera>, reader: Reader, rules: WaybillRules) -> LabelCamera {
+        LabelCamera {
+            camera,
+            reader: Arc::new(reader),
+            rules: Arc::new(rules),
+        }
+    }
+
+    pub fn camera_name(&self) -> &str {
+        self.camera.name()
+    }
+
+    /// Captures one frame now and decodes it.
+    pub async fn shot(&mut self) -> Result<LabelShot, LabelShotError> {
+        let t0 = Instant::now();
+        let frame = self.camera.capture().await?;
+        let capture = t0.elapsed();
+        let (reader, rules) = (self.reader.clone(), self.rules.clone());
+        tokio::task::spawn_blocking(move || {
+            let t1 = Instant::now();
+            let symbols = reader.read_gray(&frame);
+            let (read, chosen) = choose_waybill(&symbols, &rules);
+            LabelShot {
+                read,
+                symbols,
+                chosen,
+                frame,
+                capture,
+                decode: t1.elapsed(),
+            }
+        })
+        .await
+        .map_err(|e| LabelShotError::Decoder(e.to_string()))
+    }
+}
+
+/// The station's label source: one shot, and a second one when the first frame gives no
+/// waybill (the label half out of view, blurred by a parcel still moving). A camera that
+/// fails gives `no_read` with the device's note; the parcel still gets its verdict.
+struct CameraLabels(LabelCamera);
+
 impl LabelSource for CameraLabels {
     fn read(&mut self) -> BoxFuture<'_, LabelRead> {
         Box::pin(async move {
             let t0 = Instant::now();
-            let frame = match self.camera.capture().await {
-                Ok(f) => f,
-                Err(e) => {
-                    return LabelRead {
-                        read: WaybillRead::NoRead,
-                        took: t0.elapsed(),
-                        error: Some(e.to_string()),
-                        frame: None,
-                    };
-                }
+            let failed = |e: LabelShotError| LabelRead {
+                read: WaybillRead::NoRead,
+                took: t0.elapsed(),
+                error: Some(e.to_string()),
+                frame: None,
             };
-            let (reader, rules) = (self.reader.clone(), self.rules.clone());
-            let decoded = tokio::task::spawn_blocking(move || {
-                let symbols = reader.read_gray(&frame);
-                let (read, chosen) = choose_waybill(&symbols, &rules);
-                // Every symbol is outlined on the evidence image; the waybill's in bold.
-                let marks = symbols
-                    .iter()
-                    .map(|s| Mark {
-                        corners: s.corners,
-                        chosen: chosen.as_ref().is_some_and(|c| c.symbol == *s),
-                    })
-                    .collect();
-                (
-                    read,
-                    EvidenceFrame {
-                        image: frame,
-                        marks,
-                    },
-                )
-            })
-            .await;
-            match decoded {
-                Ok((read, frame)) => LabelRead {
-                    read,
-                    took: t0.elapsed(),
-                    error: None,
-                    frame: Some(Box::new(frame)),
-                },
-                Err(e) => LabelRead {
-                    read: WaybillRead::NoRead,
-                    took: t0.elapsed(),
-                    error: Some(format!("the barcode decoder failed: {e}")),
-                    frame: None,
-                },
+            let first = match self.0.shot().await {
+                Ok(s) => s,
+                Err(e) => return failed(e),
+            };
+            let (shot, error) = if first.read == WaybillRead::NoRead {
+                match self.0.shot().await {
+                    Ok(second) => (second, None),
+                    Err(e) => (first, Some(e.to_string())),
+                }
+            } else {
+                (first, None)
+            };
+            LabelRead {
+                read: shot.read.clone(),
+                took: t0.elapsed(),
+                error,
+                frame: Some(Box::new(shot.evidence())),
             }
         })
     }
+}
+
+/// Opens the configured camera. The simulated one renders what `sim_label` says lies on
+/// the station. Real cameras open lazily or reconnect by themselves; only a config that
+/// cannot work fails here.
+pub fn open_camera(
+    settings: &CameraSettings,
+    seed: u64,
+    sim_label: watch::Receiver<Option<LabelSpec>>,
+) -> Result<Box<dyn Camera>, DeviceError> {
+    Ok(match settings {
+        CameraSettings::Sim { width, height } => Box::new(SimCamera::new(
+            sim_label,
+            SimCameraConfig {
+                width: *width,
+                height: *height,
+                seed,
+            },
+        )),
+        CameraSettings::File { dir } => Box::new(FileCamera::open(dir)?),
+        CameraSettings::V4l2(v) => Box::new(V4l2Camera::new(v)),
+        CameraSettings::Folder(f) => Box::new(FolderCamera::open(f)),
+        CameraSettings::Http(h) => Box::new(HttpCamera::open(h)?),
+    })
 }
 
 /// Shows every signal on two indicators (the configured one and the simulated operator).
@@ -242,26 +328,11 @@ pub fn open(
         sensors,
     };
 
-    let camera: Box<dyn Camera> = match &settings.camera {
-        CameraSettings::Sim { width, height } => Box::new(SimCamera::new(
-            label_rx,
-            SimCameraConfig {
-                width: *width,
-                height: *height,
-                seed: settings.sim.seed,
-            },
-        )),
-        CameraSettings::File { dir } => {
-            Box::new(FileCamera::open(dir).map_err(|e| OpenDevicesError(format!("camera: {e}")))?)
-        }
-    };
+    let camera = open_camera(&settings.camera, settings.sim.seed, label_rx)
+        .map_err(|e| OpenDevicesError(format!("camera: {e}")))?;
     let reader =
         Reader::new(&settings.barcode).map_err(|e| OpenDevicesError(format!("barcode: {e}")))?;
-    let label = CameraLabels {
-        camera,
-        reader: Arc::new(reader),
-        rules: Arc::new(settings.waybill.clone()),
-    };
+    let label = CameraLabels(LabelCamera::new(camera, reader, settings.waybill.clone()));
 
     let mut indicator: Box<dyn Indicator> = match &settings.indicator {
         IndicatorConfig::Sim => Box::new(intake_hal::operator::LogIndicator::default()),
@@ -410,5 +481,66 @@ async fn feed(
         if platform.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod camera_tests {
+    use super::*;
+    use intake_hal::ErrorKind;
+    use intake_hal::camera::{Scene, compose, render_label};
+
+    /// A camera that plays a script: a frame, or a failure, per capture.
+    struct Scripted(Vec<Result<GrayImage, DeviceError>>);
+
+    impl Camera for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+
+        fn capture(&mut self) -> BoxFuture<'_, Result<GrayImage, DeviceError>> {
+            let next = self.0.remove(0);
+            Box::pin(async move { next })
+        }
+    }
+
+    fn labels(script: Vec<Result<GrayImage, DeviceError>>) -> CameraLabels {
+        let reader = Reader::new(&crate::barcode::BarcodeConfig::default()).unwrap();
+        CameraLabels(LabelCamera::new(
+            Box::new(Scripted(script)),
+            reader,
+            WaybillRules::default(),
+        ))
+    }
+
+    fn frame(waybill: Option<&str>) -> GrayImage {
+        let label = waybill.map(|w| render_label(&LabelSpec::new(w)).unwrap());
+        compose(label.as_ref(), &Scene::centered(1280, 720, 2))
+    }
+
+    #[tokio::test]
+    async fn a_frame_without_a_waybill_is_captured_once_more() {
+        let mut l = labels(vec![Ok(frame(None)), Ok(frame(Some("EE123456785GB")))]);
+        let r = l.read().await;
+        assert_eq!(r.read, WaybillRead::Read("EE123456785GB".into()));
+        assert!(r.error.is_none());
+        // Read at once: no second capture (the script would panic on an empty list).
+        let mut l = labels(vec![Ok(frame(Some("EE123456785GB")))]);
+        assert!(matches!(l.read().await.read, WaybillRead::Read(_)));
+    }
+
+    #[tokio::test]
+    async fn a_failing_camera_gives_no_read_with_the_device_note() {
+        let e = DeviceError::new("scripted", ErrorKind::Timeout, "no snapshot within 2000 ms");
+        let mut l = labels(vec![Err(e)]);
+        let r = l.read().await;
+        assert_eq!(r.read, WaybillRead::NoRead);
+        assert!(r.error.unwrap().contains("no snapshot within 2000 ms"));
+        assert!(r.frame.is_none());
+        // Two frames without a waybill: no read, no device note, the second as evidence.
+        let mut l = labels(vec![Ok(frame(None)), Ok(frame(None))]);
+        let r = l.read().await;
+        assert_eq!((r.read, r.error), (WaybillRead::NoRead, None));
+        assert!(r.frame.is_some());
     }
 }

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use image::GrayImage;
 
+use super::image_file::{FORMATS, ImageLimits, has_image_extension, load_image};
 use crate::device::{BoxFuture, Camera, DeviceError, ErrorKind};
 
-/// Replays the PNG and JPEG files of a folder in name order, then starts again.
+/// Replays the image files of a folder in name order, then starts again.
 pub struct FileCamera {
     name: String,
     files: Vec<PathBuf>,
@@ -15,8 +16,8 @@ pub struct FileCamera {
 }
 
 impl FileCamera {
-    /// Lists the folder's `.png`, `.jpg` and `.jpeg` files. An unreadable folder or one
-    /// without images is a config error.
+    /// Lists the folder's image files (PNG, JPEG, WebP, BMP, TIFF, GIF, PNM). An unreadable
+    /// folder or one without images is a config error.
     pub fn open(dir: &Path) -> Result<FileCamera, DeviceError> {
         let name = format!("camera (files in {})", dir.display());
         let entries = std::fs::read_dir(dir).map_err(|e| {
@@ -29,18 +30,14 @@ impl FileCamera {
         let mut files: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| {
-                p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
-                    matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                })
-            })
+            .filter(|p| has_image_extension(p))
             .collect();
         files.sort();
         if files.is_empty() {
             return Err(DeviceError::new(
                 &name,
                 ErrorKind::Config,
-                "the folder holds no .png or .jpg files; put label photos there",
+                format!("the folder holds no image files ({FORMATS}); put label photos there"),
             ));
         }
         Ok(FileCamera {
@@ -70,14 +67,11 @@ impl FileCamera {
 }
 
 fn load(name: &str, path: &Path) -> Result<GrayImage, DeviceError> {
-    image::open(path).map(|i| i.to_luma8()).map_err(|e| {
+    load_image(path, &ImageLimits::default()).map_err(|e| {
         DeviceError::new(
             name,
             ErrorKind::Malformed,
-            format!(
-                "{} is not a readable image: {e}; replace or remove it",
-                path.display()
-            ),
+            format!("{e}; replace or remove it"),
         )
     })
 }
