@@ -33,7 +33,7 @@ pub(crate) struct Run {
     /// port; the log says which).
     #[arg(long, value_name = "ADDR", value_parser = intake::web::config::parse_listen)]
     listen: Option<std::net::SocketAddr>,
-    // --- scale replay (branch `scales`; self-contained: the flags and one call below) ---
+    // --- scale replay ---
     /// Weigh with a recorded scale capture (`intake scale monitor --record`) played into a
     /// pty at the recorded pace, instead of the configured scale; the simulated dock
     /// supplies the other devices.
@@ -48,7 +48,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// `[scale]` as `--scale-replay` overrides it (branch `scales`).
+    /// `[scale]` as `--scale-replay` overrides it.
     fn replay_scale(&self) -> anyhow::Result<Option<intake_hal::scale::config::ScaleSettings>> {
         let Some(capture) = &self.scale_replay else {
             return Ok(None);
