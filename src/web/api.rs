@@ -441,7 +441,13 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Result<Response, Api
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics::render(&snap.metrics, &g),
+        metrics::render(
+            &metrics::Metrics {
+                web: super::security_counters(&app),
+                ..snap.metrics
+            },
+            &g,
+        ),
     )
         .into_response())
 }

@@ -55,6 +55,21 @@ pub struct Metrics {
     /// Times a device came back after a fault, by device name.
     pub reconnects: BTreeMap<String, u64>,
     pub resolutions: u64,
+    /// The dashboard's guard and connection counters (filled by the web server).
+    pub web: WebSecurity,
+}
+
+/// The dashboard's guard and connection counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebSecurity {
+    /// Wrong PINs or tokens presented.
+    pub pin_failures: u64,
+    /// Clients locked out after a run of wrong PINs.
+    pub lockouts: u64,
+    /// Connections answered 503 because every connection was busy.
+    pub connections_refused: u64,
+    /// Quiet connections closed to make room for a new one.
+    pub connections_evicted: u64,
 }
 
 /// Values read at scrape time.
@@ -218,6 +233,31 @@ pub fn render(m: &Metrics, g: &Gauges) -> String {
         "1 when devices are ready and the store is writable (as /readyz).",
     );
     let _ = writeln!(o, "intake_ready {}", u8::from(g.ready));
+    for (name, help, n) in [
+        (
+            "intake_web_pin_failures_total",
+            "Wrong dashboard PINs or tokens presented.",
+            m.web.pin_failures,
+        ),
+        (
+            "intake_web_lockouts_total",
+            "Dashboard clients locked out after a run of wrong PINs.",
+            m.web.lockouts,
+        ),
+        (
+            "intake_web_connections_refused_total",
+            "Dashboard connections answered 503 because every connection was busy.",
+            m.web.connections_refused,
+        ),
+        (
+            "intake_web_connections_evicted_total",
+            "Quiet dashboard connections closed to make room for a new one.",
+            m.web.connections_evicted,
+        ),
+    ] {
+        family(&mut o, name, "counter", help);
+        let _ = writeln!(o, "{name} {n}");
+    }
     o
 }
 
