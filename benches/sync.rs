@@ -112,11 +112,7 @@ fn main() {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState {
-            store,
-            tokens: Arc::new(vec![token.clone()]),
-            limits: Limits::default(),
-        };
+        let state = AppState::new(store, vec![token.clone()], Limits::default());
         tokio::spawn(intake::hq::serve(listener, state, async {
             let _ = rx.await;
         }));
