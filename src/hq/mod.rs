@@ -247,7 +247,10 @@ async fn authenticate(
         .unwrap_or_else(|p| p.into_inner())
         .check(&key, now);
     if let Gate::Wait(d) | Gate::Locked(d) = gate {
-        return Err(too_many(d, "too many bad tokens from this address; wait and check the station's sync.token_file"));
+        return Err(too_many(
+            d,
+            "too many bad tokens from this address; wait and check the station's sync.token_file",
+        ));
     }
     let Some(presented) = headers
         .get(header::AUTHORIZATION)

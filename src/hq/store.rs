@@ -248,7 +248,11 @@ impl HqStore {
 
     /// Stores a checked batch in one transaction; each id once. An id already held with
     /// different content refuses the whole batch ([`BatchOutcome::Conflict`]).
-    pub async fn store_batch(&self, records: Vec<Received>, now: Timestamp) -> Result<BatchOutcome> {
+    pub async fn store_batch(
+        &self,
+        records: Vec<Received>,
+        now: Timestamp,
+    ) -> Result<BatchOutcome> {
         let now_ms = now.as_millisecond();
         // (id, kind-specific columns, body) prepared outside the transaction.
         let rows: Vec<(Received, String)> = records
@@ -300,8 +304,7 @@ impl HqStore {
                                 out.stored += 1;
                                 continue;
                             }
-                            let old: String =
-                                tx.query_row(held, [r.id()], |row| row.get(0))?;
+                            let old: String = tx.query_row(held, [r.id()], |row| row.get(0))?;
                             if old != *body {
                                 // Dropping the transaction rolls the batch back.
                                 return Ok(BatchOutcome::Conflict {

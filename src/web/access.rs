@@ -230,14 +230,22 @@ mod tests {
         let a = Access::new(Some(pin("4821")), ThrottlePolicy::default());
         let now = Instant::now();
         let ip = Some(IpAddr::from([10, 0, 0, 9]));
-        assert_eq!(a.check(&with(PIN_HEADER, "4821"), ip, now, false).ok(), Some(Proof::Pin));
         assert_eq!(
-            a.check(&with("authorization", "Bearer 4821"), ip, now, false).ok(),
+            a.check(&with(PIN_HEADER, "4821"), ip, now, false).ok(),
+            Some(Proof::Pin)
+        );
+        assert_eq!(
+            a.check(&with("authorization", "Bearer 4821"), ip, now, false)
+                .ok(),
             Some(Proof::Pin)
         );
         let none = a.check(&HeaderMap::new(), ip, now, true).unwrap_err();
         assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(a.stats.failures.load(Ordering::Relaxed), 0, "no PIN is no guess");
+        assert_eq!(
+            a.stats.failures.load(Ordering::Relaxed),
+            0,
+            "no PIN is no guess"
+        );
         let id = a.open_session(now);
         let c = with("cookie", &format!("a=b; {SESSION_COOKIE}={id}"));
         assert_eq!(a.check(&c, ip, now, true).ok(), Some(Proof::Session));
@@ -255,15 +263,22 @@ mod tests {
         let ip = Some(IpAddr::from([10, 0, 0, 9]));
         let other = Some(IpAddr::from([10, 0, 0, 10]));
         for _ in 0..3 {
-            let r = a.check(&with(PIN_HEADER, "0000"), ip, now, false).unwrap_err();
+            let r = a
+                .check(&with(PIN_HEADER, "0000"), ip, now, false)
+                .unwrap_err();
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         }
         // Held back now: even the right PIN is not looked at.
-        let r = a.check(&with(PIN_HEADER, "4821"), ip, now, false).unwrap_err();
+        let r = a
+            .check(&with(PIN_HEADER, "4821"), ip, now, false)
+            .unwrap_err();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "5");
         // Another client is not.
-        assert!(a.check(&with(PIN_HEADER, "4821"), other, now, false).is_ok());
+        assert!(
+            a.check(&with(PIN_HEADER, "4821"), other, now, false)
+                .is_ok()
+        );
         let mut t = now;
         for _ in 0..2 {
             t += Duration::from_secs(60);
@@ -272,7 +287,12 @@ mod tests {
         assert_eq!(a.stats.failures.load(Ordering::Relaxed), 5);
         assert_eq!(a.stats.lockouts.load(Ordering::Relaxed), 1);
         let r = a
-            .check(&with(PIN_HEADER, "4821"), ip, t + Duration::from_secs(60), false)
+            .check(
+                &with(PIN_HEADER, "4821"),
+                ip,
+                t + Duration::from_secs(60),
+                false,
+            )
             .unwrap_err();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "840");

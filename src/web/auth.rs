@@ -189,6 +189,7 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
         if let Some(c) = self.clients.get_mut(key) {
             c.in_a_row = 0;
             c.locked = false;
+            c.not_before = c.last;
         }
     }
 
@@ -301,7 +302,11 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
 
     /// An attacker that tries as soon as it is let, for `span`: the instants of its tries.
-    fn guess_as_fast_as_allowed(t: &mut Throttle<u8>, start: Instant, span: Duration) -> Vec<Instant> {
+    fn guess_as_fast_as_allowed(
+        t: &mut Throttle<u8>,
+        start: Instant,
+        span: Duration,
+    ) -> Vec<Instant> {
         let mut now = start;
         let mut tries = Vec::new();
         while now < start + span {
@@ -330,7 +335,10 @@ mod tests {
                 .iter()
                 .take_while(|x| x.duration_since(*at) < 60 * S)
                 .count();
-            assert!(in_minute <= 5, "{in_minute} tries in the minute from try {i}");
+            assert!(
+                in_minute <= 5,
+                "{in_minute} tries in the minute from try {i}"
+            );
         }
         // Over a day: 5 tries per lockout, lockouts of 15 min, 30, 60, ... (7 of them).
         assert!(tries.len() <= 40, "{} tries in a day", tries.len());
@@ -349,7 +357,11 @@ mod tests {
         let f3 = t.failure(&7u8, now);
         assert_eq!(f3.wait, 5 * S);
         assert_eq!(t.check(&7, now + 2 * S), Gate::Wait(3 * S));
-        assert_eq!(t.check(&8, now), Gate::Open, "another client is not held back");
+        assert_eq!(
+            t.check(&8, now),
+            Gate::Open,
+            "another client is not held back"
+        );
         let now = now + 5 * S;
         assert_eq!(t.check(&7, now), Gate::Open);
         assert_eq!(t.failure(&7u8, now).wait, 10 * S);

@@ -207,8 +207,18 @@ impl WebConfig {
                 cert: cert.clone(),
                 key: key.clone(),
             }),
-            (Some(_), None) => return Err(err("tls_key", "tls_cert is set, so give tls_key too (the PEM private key of the certificate)")),
-            (None, Some(_)) => return Err(err("tls_cert", "tls_key is set, so give tls_cert too (the PEM certificate chain)")),
+            (Some(_), None) => {
+                return Err(err(
+                    "tls_key",
+                    "tls_cert is set, so give tls_key too (the PEM private key of the certificate)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "tls_cert",
+                    "tls_key is set, so give tls_cert too (the PEM certificate chain)",
+                ));
+            }
         };
         if self.max_connections == 0 || self.max_connections > 65_536 {
             return Err(err(
@@ -273,7 +283,10 @@ mod tests {
         assert!(cfg("0.0.0.0:1", Some(&long)).validate().is_ok());
         let too_long = "x".repeat(129);
         assert_eq!(
-            cfg("0.0.0.0:1", Some(&too_long)).validate().unwrap_err().key,
+            cfg("0.0.0.0:1", Some(&too_long))
+                .validate()
+                .unwrap_err()
+                .key,
             "web.pin"
         );
         let half = WebConfig {
@@ -286,7 +299,10 @@ mod tests {
             tls_key: Some("k.pem".into()),
             ..WebConfig::default()
         };
-        assert_eq!(both.validate().unwrap().tls.unwrap().key, PathBuf::from("k.pem"));
+        assert_eq!(
+            both.validate().unwrap().tls.unwrap().key,
+            PathBuf::from("k.pem")
+        );
     }
 
     #[test]

@@ -232,10 +232,7 @@ async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Respons
     } else if write {
         let checked = match check_write(req.headers()) {
             Some(refused) => Err(refused),
-            None if app.pin_required => app
-                .access
-                .check(req.headers(), peer, now, false)
-                .map(drop),
+            None if app.pin_required => app.access.check(req.headers(), peer, now, false).map(drop),
             None => Ok(()),
         };
         match checked {
@@ -330,10 +327,7 @@ impl WebServer {
             evidence_dir: crate::daemon::evidence::dir_in(&settings.data_dir),
             pin_required: settings.web.pin_required(),
             read_pin_required: settings.web.read_pin_required(),
-            access: access::Access::new(
-                settings.web.pin.clone(),
-                auth::ThrottlePolicy::default(),
-            ),
+            access: access::Access::new(settings.web.pin.clone(), auth::ThrottlePolicy::default()),
             conns: Arc::new(conn::ConnStats::default()),
             settings: settings.clone(),
             sse_slots: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
@@ -359,9 +353,9 @@ impl WebServer {
 /// A path from the config: relative to the config file's folder.
 fn config_relative(settings: &Settings, p: &std::path::Path) -> PathBuf {
     match &settings.source {
-        crate::config::Source::File(cfg) if p.is_relative() => cfg
-            .parent()
-            .map_or_else(|| p.to_path_buf(), |d| d.join(p)),
+        crate::config::Source::File(cfg) if p.is_relative() => {
+            cfg.parent().map_or_else(|| p.to_path_buf(), |d| d.join(p))
+        }
         _ => p.to_path_buf(),
     }
 }
@@ -397,14 +391,9 @@ async fn serve(listen: SocketAddr, app: AppState, tls: Option<tokio_rustls::TlsA
         ..conn::ConnLimits::default()
     };
     let stats = app.conns.clone();
-    conn::serve(
-        listener,
-        router(app),
-        limits,
-        tls,
-        stats,
-        async move { closed.wait_closed().await },
-    )
+    conn::serve(listener, router(app), limits, tls, stats, async move {
+        closed.wait_closed().await
+    })
     .await;
 }
 
