@@ -29,7 +29,8 @@ fn get_from(from: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> (u16
             .connect(format!("127.0.0.1:{port}").parse().unwrap())
             .await
             .unwrap();
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+        let mut req =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
         for (n, v) in headers {
             req.push_str(&format!("{n}: {v}\r\n"));
         }
@@ -42,7 +43,10 @@ fn get_from(from: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> (u16
             .unwrap();
         let text = String::from_utf8_lossy(&buf).into_owned();
         let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         (status, body)
     })
 }
@@ -51,10 +55,7 @@ fn lan_station(extra_web: &str) -> StationDir {
     StationDir::new(
         &[
             ("listen = \"127.0.0.1:8080\"", "listen = \"0.0.0.0:0\""),
-            (
-                "# pin = \"4821\"",
-                &format!("pin = \"{PIN}\"\n{extra_web}"),
-            ),
+            ("# pin = \"4821\"", &format!("pin = \"{PIN}\"\n{extra_web}")),
         ],
         "",
     )
@@ -93,7 +94,12 @@ fn pin_guessing_is_slowed_to_a_few_tries_per_client_logged_and_counted() {
     let a = get_with(&format!("{guesser}/api/scans"), &[("X-Intake-Pin", PIN)]);
     assert_eq!(a.status, 429, "{}", a.text());
     // ...but another client is not locked out by the guesser.
-    let (status, body) = get_from("127.0.0.2", d.port(), "/api/scans", &[("X-Intake-Pin", PIN)]);
+    let (status, body) = get_from(
+        "127.0.0.2",
+        d.port(),
+        "/api/scans",
+        &[("X-Intake-Pin", PIN)],
+    );
     assert_eq!(status, 200, "{body}");
 
     // Logged, with the client's address...
@@ -104,7 +110,12 @@ fn pin_guessing_is_slowed_to_a_few_tries_per_client_logged_and_counted() {
     });
     // ...and counted in /metrics.
     let bearer = format!("Bearer {PIN}");
-    let (status, text) = get_from("127.0.0.2", d.port(), "/metrics", &[("Authorization", &bearer)]);
+    let (status, text) = get_from(
+        "127.0.0.2",
+        d.port(),
+        "/metrics",
+        &[("Authorization", &bearer)],
+    );
     assert_eq!(status, 200, "{text}");
     for line in [
         "intake_web_pin_failures_total 3",
@@ -180,8 +191,16 @@ fn off_loopback_reads_need_the_pin_and_a_session_cookie_carries_it() {
 fn tls_serves_the_dashboard_with_the_configured_certificate() {
     let dir = lan_station("tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"");
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
-    std::fs::copy(fixtures.join("test-cert.pem"), dir.dir.path().join("cert.pem")).unwrap();
-    std::fs::copy(fixtures.join("test-key.pem"), dir.dir.path().join("key.pem")).unwrap();
+    std::fs::copy(
+        fixtures.join("test-cert.pem"),
+        dir.dir.path().join("cert.pem"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures.join("test-key.pem"),
+        dir.dir.path().join("key.pem"),
+    )
+    .unwrap();
     let d = Daemon::start(&dir, "0.0.0.0:0", &[]);
     assert!(d.url.starts_with("https://"), "{}", d.url);
     let port = d.port();

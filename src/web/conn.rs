@@ -7,10 +7,12 @@
 //! - A cap on connections, derived from the process's descriptor limit so that the
 //!   station's own work (store, evidence images, status file, serial ports) always keeps
 //!   [`ConnLimits::fd_reserve`] descriptors no client can take.
-//! - At the cap, the connection quiet longest (no bytes either way for a moment, or no
-//!   request finished after a couple of seconds) is closed to make room, so a flood of idle
-//!   connections cannot keep out a real request; when every connection is busy, a newcomer
-//!   gets a plain `503` and is closed at once.
+//! - At the cap, a connection is closed to make room: first the oldest that has not sent a
+//!   byte (a real client sends its request as soon as it connects), else the one quiet
+//!   longest (no bytes either way for a moment, or no request head after a couple of
+//!   seconds). So a flood of idle connections, even one that reconnects as fast as it can,
+//!   cannot keep a real request out; when every connection is busy, a newcomer gets a plain
+//!   `503` and is closed at once.
 //! - Each request carries the peer address as [`ConnectInfo`], and [`Tls`] says whether
 //!   the connection is encrypted.
 
@@ -103,6 +105,8 @@ struct Slot {
     last_ms: AtomicU64,
     /// Requests whose head arrived.
     requests: AtomicU64,
+    /// Whether the client has sent anything.
+    spoke: std::sync::atomic::AtomicBool,
     evict: Notify,
 }
 
@@ -129,8 +133,17 @@ struct Table {
 }
 
 impl Table {
-    /// The connection to close to make room at `now`, if any is quiet.
+    /// The connection to close to make room at `now`, if any: the oldest that never sent
+    /// a byte, else the one quiet longest.
     fn victim(&self, now: Instant) -> Option<u64> {
+        let silent = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.spoke.load(Ordering::Relaxed))
+            .min_by_key(|(_, s)| s.opened);
+        if let Some((id, _)) = silent {
+            return Some(*id);
+        }
         self.slots
             .iter()
             .filter(|(_, s)| {
@@ -160,6 +173,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.slot.touch();
+            self.slot.spoke.store(true, Ordering::Relaxed);
         }
         r
     }
@@ -264,6 +278,7 @@ pub async fn serve(
                 opened: now,
                 last_ms: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
+                spoke: std::sync::atomic::AtomicBool::new(false),
                 evict: Notify::new(),
             });
             t.next += 1;
@@ -389,15 +404,20 @@ mod tests {
                 opened: now - Duration::from_millis(opened_ago),
                 last_ms: AtomicU64::new(last_after_open),
                 requests: AtomicU64::new(requests),
+                spoke: std::sync::atomic::AtomicBool::new(last_after_open > 0),
                 evict: Notify::new(),
             })
         };
         let mut t = Table::default();
         // Busy: bytes 100 ms ago.
         t.slots.insert(1, slot(5_000, 4_900, 3));
-        // Just opened, nothing yet: not a victim (a real client is about to speak).
-        t.slots.insert(2, slot(100, 0, 0));
         assert_eq!(t.victim(now), None);
+        // Silent ones go first, oldest first, however young.
+        t.slots.insert(2, slot(100, 0, 0));
+        t.slots.insert(6, slot(50, 0, 0));
+        assert_eq!(t.victim(now), Some(2));
+        t.slots.remove(&2);
+        t.slots.remove(&6);
         // Quiet for a second after its requests.
         t.slots.insert(3, slot(5_000, 4_000, 1));
         // Quiet for three seconds.
