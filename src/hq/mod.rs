@@ -240,18 +240,6 @@ async fn authenticate(
 ) -> Result<Caller, Response> {
     let now = Instant::now();
     let key = client_key(peer.unwrap_or(IpAddr::from([0, 0, 0, 0])));
-    let gate = state
-        .guard
-        .bad_tokens
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .check(&key, now);
-    if let Gate::Wait(d) | Gate::Locked(d) = gate {
-        return Err(too_many(
-            d,
-            "too many bad tokens from this address; wait and check the station's sync.token_file",
-        ));
-    }
     let Some(presented) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -267,19 +255,33 @@ async fn authenticate(
         .tokens
         .iter()
         .fold(false, |ok, t| t.matches(presented) | ok);
-    let caller = if site_wide {
-        Some(Caller::SiteWide)
-    } else {
-        let cached = state
-            .guard
-            .known
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&hash)
-            .cloned();
-        match cached {
-            Some(station) => Some(Caller::Station(station)),
-            None => match state.store.token_station(&hash).await {
+    let cached = state
+        .guard
+        .known
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&hash)
+        .cloned();
+    let caller = match (site_wide, cached) {
+        (true, _) => Some(Caller::SiteWide),
+        (false, Some(station)) => Some(Caller::Station(station)),
+        (false, None) => {
+            // A token not seen yet: an address that keeps sending bad ones is held back
+            // before the store is asked (a known token is never held back, so one broken
+            // station cannot lock out the others behind the same address).
+            let gate = state
+                .guard
+                .bad_tokens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .check(&key, now);
+            if let Gate::Wait(d) | Gate::Locked(d) = gate {
+                return Err(too_many(
+                    d,
+                    "too many bad tokens from this address; wait, and check the station's sync.token_file",
+                ));
+            }
+            match state.store.token_station(&hash).await {
                 Ok(Some(station)) => {
                     let mut known = state.guard.known.lock().unwrap_or_else(|p| p.into_inner());
                     if known.len() < 65_536 {
@@ -289,7 +291,7 @@ async fn authenticate(
                 }
                 Ok(None) => None,
                 Err(e) => return Err(unavailable(&e)),
-            },
+            }
         }
     };
     let Some(caller) = caller else {
@@ -307,12 +309,6 @@ async fn authenticate(
         }
         return Err(unauthorized());
     };
-    state
-        .guard
-        .bad_tokens
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .success(&key);
     let limited = state
         .guard
         .per_token
