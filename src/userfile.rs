@@ -233,7 +233,8 @@ mod tests {
             open_append(&f),
             Err(UserFileError::NotRegular { .. })
         ));
-        let e = write(Path::new("/dev/null"), "x").unwrap_err();
+        // Only looked at, never written: a regression here must not touch the device.
+        let e = writable(Path::new("/dev/null")).unwrap_err();
         assert!(e.to_string().contains("character device"), "{e}");
         assert!(matches!(
             open_append(Path::new("/dev/null")),
