@@ -11,7 +11,6 @@
 //! (`Store::insert_scan`, one fsync'd transaction), timed while an upload runs on another
 //! connection and again with no sync.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use intake::config::Settings;

@@ -15,13 +15,7 @@ use std::time::Duration;
 use sync_util::*;
 
 fn mkfifo(path: &Path) {
-    assert!(
-        Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }
 
 fn is_fifo(path: &Path) -> bool {
@@ -47,7 +41,9 @@ fn run_bounded(mut cmd: Command) -> Output {
     match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(out) => out.unwrap(),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &id.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
             panic!("the command blocked (on the FIFO?)");
         }
     }
@@ -72,7 +68,10 @@ fn export_onto_a_fifo_or_a_directory_is_refused_and_leaves_it_alone() {
     let o = run_bounded(station.intake(&["export", "-o", fifo.to_str().unwrap()]));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("FIFO") && err.contains("regular file"), "{err}");
+    assert!(
+        err.contains("FIFO") && err.contains("regular file"),
+        "{err}"
+    );
     assert!(is_fifo(&fifo), "the FIFO is still a FIFO");
 
     // A link to it is followed and refused too.

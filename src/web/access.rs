@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::auth::{Gate, Throttle, ThrottlePolicy, client_key};
@@ -40,6 +40,37 @@ pub struct Access {
     pub stats: AccessStats,
 }
 
+/// Why a request was turned away (the response is made from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: &'static str,
+    /// When the client may try again (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut r = super::api::json_response(self.status, &json!({ "error": self.message }));
+        if let Some(d) = self.retry_after {
+            // Whole seconds, rounded up (RFC 9110 §10.2.3).
+            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
+    }
+}
+
+fn refuse(status: StatusCode, message: &'static str, retry_after: Option<Duration>) -> Refusal {
+    Refusal {
+        status,
+        message,
+        retry_after,
+    }
+}
+
 /// How a request proved itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proof {
@@ -66,7 +97,7 @@ impl Access {
         peer: Option<IpAddr>,
         now: Instant,
         allow_session: bool,
-    ) -> Result<Proof, Response> {
+    ) -> Result<Proof, Refusal> {
         if allow_session && self.session_valid(headers, now) {
             return Ok(Proof::Session);
         }
@@ -188,18 +219,6 @@ pub fn session_cookie(id: &str, tls: bool) -> String {
     )
 }
 
-fn refuse(status: StatusCode, message: &str, retry_after: Option<Duration>) -> Response {
-    let mut r = super::api::json_response(status, &json!({ "error": message }));
-    if let Some(d) = retry_after {
-        // Whole seconds, rounded up (RFC 9110 §10.2.3).
-        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    }
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,7 +259,7 @@ mod tests {
             Some(Proof::Pin)
         );
         let none = a.check(&HeaderMap::new(), ip, now, true).unwrap_err();
-        assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(none.status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             a.stats.failures.load(Ordering::Relaxed),
             0,
@@ -266,14 +285,14 @@ mod tests {
             let r = a
                 .check(&with(PIN_HEADER, "0000"), ip, now, false)
                 .unwrap_err();
-            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         }
         // Held back now: even the right PIN is not looked at.
         let r = a
             .check(&with(PIN_HEADER, "4821"), ip, now, false)
             .unwrap_err();
-        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.into_response().headers()[header::RETRY_AFTER], "5");
         // Another client is not.
         assert!(
             a.check(&with(PIN_HEADER, "4821"), other, now, false)
@@ -294,7 +313,7 @@ mod tests {
                 false,
             )
             .unwrap_err();
-        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(r.headers()[header::RETRY_AFTER], "840");
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.into_response().headers()[header::RETRY_AFTER], "840");
     }
 }

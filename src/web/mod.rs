@@ -232,7 +232,11 @@ async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Respons
     } else if write {
         let checked = match check_write(req.headers()) {
             Some(refused) => Err(refused),
-            None if app.pin_required => app.access.check(req.headers(), peer, now, false).map(drop),
+            None if app.pin_required => app
+                .access
+                .check(req.headers(), peer, now, false)
+                .map(drop)
+                .map_err(IntoResponse::into_response),
             None => Ok(()),
         };
         match checked {
@@ -247,7 +251,7 @@ async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Respons
         }
     } else if app.read_pin_required && !open_to_all(req.uri().path()) {
         match app.access.check(req.headers(), peer, now, true) {
-            Err(refused) => refused,
+            Err(refused) => refused.into_response(),
             Ok(_) => next.run(req).await,
         }
     } else {
