@@ -50,14 +50,6 @@ fn post(url: &str, token: &str, gzip: bool, body: &[u8]) -> Answer {
     }
 }
 
-fn ndjson(records: &[serde_json::Value]) -> Vec<u8> {
-    records
-        .iter()
-        .map(|r| format!("{r}\n"))
-        .collect::<String>()
-        .into_bytes()
-}
-
 /// Head office with a site-wide token file (and `extra` flags), and 4 scans of station
 /// `test-dock-07` as wire records.
 fn setup(extra: &[&str]) -> (tempfile::TempDir, Hq, Vec<serde_json::Value>) {
@@ -261,6 +253,7 @@ fn a_changed_replay_is_409_logged_and_kept_aside_an_identical_one_is_acknowledge
     assert_eq!(a.status, 409, "{}", a.body);
     assert_eq!(a.body["error"], "conflict");
     assert_eq!(a.body["record_id"].as_str(), Some(id.as_str()));
+    assert_eq!(a.body["line"], 2, "the second record of the batch");
     // Nothing of that batch was stored; the first copy stands.
     let held = hq_scans(&hq.db, false);
     assert_eq!(held.len(), 4);

@@ -35,30 +35,22 @@ enum HqCommand {
 /// token is shown once, when it is made.
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
-    Add(TokenAdd),
-    Revoke(TokenRevoke),
+    /// Make a new token for STATION and print it (once: only its hash is kept). Put it in
+    /// that station's `sync.token_file`.
+    Add(StationToken),
+    /// Forget every token of STATION (a stolen or retired station).
+    Revoke(StationToken),
     List(TokenList),
 }
 
-/// Make a new token for STATION and print it (once: only its hash is kept). Put it in that
-/// station's `sync.token_file`.
+/// A station's tokens.
 #[derive(Debug, Args)]
-struct TokenAdd {
+struct StationToken {
     /// The station id, as in that station's `[station] id`.
     station: String,
     #[arg(long, value_name = "PATH_OR_URL")]
     db: String,
-    /// Print {"station_id": .., "token": ..} instead of the bare token.
-    #[arg(long)]
-    json: bool,
-}
-
-/// Forget every token of STATION (a stolen or retired station).
-#[derive(Debug, Args)]
-struct TokenRevoke {
-    station: String,
-    #[arg(long, value_name = "PATH_OR_URL")]
-    db: String,
+    /// One JSON object instead of text.
     #[arg(long)]
     json: bool,
 }

@@ -640,7 +640,10 @@ async fn post_records(
                 message: format!(
                     "record {record_id} is already held with other content; head office keeps the first copy, set this one aside for inspection, and stored nothing of this batch"
                 ),
-                line: None,
+                line: held
+                    .iter()
+                    .position(|h| *h == record_id)
+                    .map(|i| i as u64 + 1),
                 record_id: Some(record_id),
             };
             json_response(StatusCode::CONFLICT, &body)
