@@ -10,7 +10,7 @@ mod web_util;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use web_util::{Daemon, StationDir, get, get_with, post, wait_for};
+use web_util::{Browser, Daemon, StationDir, find_chromium, get, get_with, post, wait_for};
 
 const PIN: &str = "4821";
 
@@ -244,4 +244,42 @@ fn tls_serves_the_dashboard_with_the_configured_certificate() {
     assert_ne!(get(&format!("http://127.0.0.1:{port}/healthz")).status, 200);
     // A client that does not trust the certificate is refused by its own TLS.
     assert_eq!(get(&format!("https://127.0.0.1:{port}/healthz")).status, 0);
+}
+
+#[test]
+fn the_page_asks_for_the_pin_once_and_then_goes_live() {
+    let Some(chromium) = find_chromium() else {
+        eprintln!("SKIPPED: no Chromium (bash .ci/chromium.sh installs it)");
+        return;
+    };
+    let dir = lan_station("");
+    let d = Daemon::start(&dir, "0.0.0.0:0", &["--fast"]);
+    let mut b = Browser::launch(&chromium);
+    b.navigate(&format!("http://127.0.0.1:{}/", d.port()));
+    let minute = Duration::from_secs(60);
+    b.wait_eval(
+        "the PIN dialog",
+        minute,
+        "document.querySelector('#pin-dialog')?.open",
+    );
+    b.type_text("0000", true);
+    b.wait_eval(
+        "the dialog again, saying the PIN was wrong",
+        minute,
+        "document.querySelector('#pin-dialog').open && \
+         document.querySelector('#pin-why').textContent.includes('Wrong')",
+    );
+    b.type_text(PIN, true);
+    b.wait_eval(
+        "the page to go live with its session cookie",
+        minute,
+        "document.querySelector('#conn')?.dataset.state === 'live'",
+    );
+    b.wait_eval(
+        "scans in the list",
+        minute,
+        "document.querySelectorAll('#recent tr, #recent li').length > 0 || \
+         !!document.querySelector('#current')?.dataset.scanId",
+    );
+    assert!(d.log_text().contains("dashboard: wrong PIN"));
 }

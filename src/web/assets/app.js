@@ -344,6 +344,13 @@
     const dialog = $('pin-dialog');
     const input = $('pin-input');
     input.value = '';
+    // Enter means OK (the form's first button, which Enter would press, is Cancel).
+    input.onkeydown = (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        dialog.close('ok');
+      }
+    };
     return new Promise((done) => {
       dialog.addEventListener(
         'close',
@@ -433,6 +440,7 @@
   // cookie then carries it (the event stream included). Wrong PINs are slowed down by the
   // station (429 with Retry-After), so wait as it says.
   async function signIn() {
+    let why = 'This station needs the operator PIN.';
     for (;;) {
       const r = await fetch('/api/status', { cache: 'no-store' }).catch(() => null);
       if (!r || (r.status !== 401 && r.status !== 429)) return;
@@ -443,7 +451,7 @@
         continue;
       }
       if (!state.pin) {
-        $('pin-why').textContent = 'This station needs the operator PIN.';
+        $('pin-why').textContent = why;
         if (!(await askPin())) continue;
       }
       const l = await fetch('/api/login', {
@@ -458,9 +466,8 @@
         const secs = Number(l.headers.get('Retry-After')) || 5;
         $('pin-why').textContent = 'Too many wrong PINs: wait ' + secs + ' s.';
         await new Promise((done) => setTimeout(done, secs * 1000));
-      } else {
-        $('pin-why').textContent = 'Wrong PIN; try again.';
       }
+      why = 'Wrong PIN; try again.';
     }
   }
 
