@@ -226,10 +226,45 @@ fn unauthenticated_floods_and_a_gzip_bomb_leave_memory_flat() {
 #[test]
 fn a_changed_replay_is_409_logged_and_kept_aside_an_identical_one_is_acknowledged() {
     let (_d, hq, scans) = setup(&[]);
-    let a = post(&hq.url(), TOKEN, false, &ndjson(&scans));
+    changed_replay(&hq, &scans);
+}
+
+/// The same on PostgreSQL (when `INTAKE_TEST_PG_URL` is set, as in CI), with a station
+/// token bound to its station.
+#[test]
+fn on_postgres_a_changed_replay_is_409_and_a_token_keeps_to_its_station() {
+    let Some(url) = pg_schema_url("hostile") else {
+        eprintln!("SKIPPED: INTAKE_TEST_PG_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("tokens");
+    write_private(&tok, &format!("{TOKEN}\n"));
+    let hq = Hq::start(&url, &tok, 0, &[]);
+    let station = Station::new(&hq.url(), "");
+    let scans: Vec<serde_json::Value> = make_scans(&station.settings(), 4, 1_764_000_000_000)
+        .iter()
+        .map(scan_to_wire)
+        .collect();
+    changed_replay(&hq, &scans);
+    let other = add_token(&url, "dock-09");
+    let a = post(&hq.url(), &other, false, &ndjson(&scans));
+    assert_eq!(a.status, 403, "{}", a.body);
+    let dock7 = add_token(&url, "test-dock-07");
+    let fresh: Vec<serde_json::Value> = make_scans(&station.settings(), 2, 1_764_000_900_000)
+        .iter()
+        .map(scan_to_wire)
+        .collect();
+    let a = post(&hq.url(), &dock7, false, &ndjson(&fresh));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(hq_scans(&url, false).len(), 6);
+}
+
+fn changed_replay(hq: &Hq, scans: &[serde_json::Value]) {
+    let a = post(&hq.url(), TOKEN, false, &ndjson(scans));
     assert_eq!((a.status, a.body["stored"].as_u64()), (200, Some(4)));
     // The same records again: exactly once, as before.
-    let a = post(&hq.url(), TOKEN, false, &ndjson(&scans));
+    let a = post(&hq.url(), TOKEN, false, &ndjson(scans));
     assert_eq!(a.status, 200);
     assert_eq!(a.body["already_held"], 4);
     // The same scan id with another weight (a station's lie, or a bug).
