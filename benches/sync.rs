@@ -11,7 +11,6 @@
 //! through the store actor (judge, one fsync'd transaction, its event), timed while an
 //! upload runs through the same actor and again with no sync.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use intake::config::Settings;
@@ -136,11 +135,7 @@ fn main() {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState {
-            store,
-            tokens: Arc::new(vec![token.clone()]),
-            limits: Limits::default(),
-        };
+        let state = AppState::new(store, vec![token.clone()], Limits::default());
         tokio::spawn(intake::hq::serve(listener, state, async {
             let _ = rx.await;
         }));

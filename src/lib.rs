@@ -19,6 +19,7 @@ pub mod scan;
 pub mod station;
 pub mod store;
 pub mod sync;
+pub mod userfile;
 pub mod waybill;
 pub mod web;
 

@@ -60,14 +60,6 @@ fn setup(extra: &[&str]) -> (tempfile::TempDir, Hq, HqCounter, Vec<serde_json::V
     (dir, hq, counter, scans)
 }
 
-fn ndjson(records: &[serde_json::Value]) -> Vec<u8> {
-    records
-        .iter()
-        .map(|r| format!("{r}\n"))
-        .collect::<String>()
-        .into_bytes()
-}
-
 #[test]
 fn a_wrong_or_missing_token_is_401_and_nothing_is_stored() {
     let (_d, hq, counter, scans) = setup(&[]);

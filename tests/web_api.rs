@@ -428,7 +428,8 @@ fn off_loopback_writes_need_the_pin() {
     let dir = StationDir::new(
         &[
             ("listen = \"127.0.0.1:8080\"", "listen = \"0.0.0.0:0\""),
-            ("# pin = \"4821\"", "pin = \"4821\""),
+            // Reads open to the LAN (tests/web_guard.rs covers reads behind the PIN).
+            ("# pin = \"4821\"", "pin = \"4821\"\npublic_read = true"),
         ],
         "",
     );
@@ -453,7 +454,7 @@ fn off_loopback_writes_need_the_pin() {
         with.status,
         with.text()
     );
-    // Reads need no PIN, and other host names are fine off loopback.
+    // With public_read, reads need no PIN, and other host names are fine off loopback.
     assert_eq!(
         get_with(&format!("{url}/api/status"), &[("Host", "dock-7.local:1")]).status,
         200

@@ -1,7 +1,6 @@
 //! `intake export`: scans and resolutions to a file, for head offices without an API.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -20,7 +19,8 @@ enum Format {
 }
 
 /// Write scans (and resolutions: repricing and re-judging after the fact) to a file,
-/// atomically: the file appears whole or not at all.
+/// atomically: the file appears whole or not at all. Only a regular file (or - for
+/// standard output).
 #[derive(Debug, Args)]
 pub(crate) struct Export {
     /// Only records from this time on: a date, an instant or a span back (24h, 7d).
@@ -28,7 +28,8 @@ pub(crate) struct Export {
     since: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Ndjson)]
     format: Format,
-    /// The file to write.
+    /// The file to write: a regular file (replaced atomically) or - for standard output.
+    /// Device nodes, FIFOs and directories are refused.
     #[arg(long, short, value_name = "PATH")]
     output: PathBuf,
 }
@@ -56,44 +57,12 @@ const CSV_HEADER: [&str; 20] = [
     "note",
 ];
 
-/// Writes `fill`'s output to `path` atomically: a temporary file beside it, synced, then
-/// renamed over it, and the directory synced.
-pub(crate) fn write_atomically(
-    path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| bad_input(anyhow::anyhow!("--output {} names no file", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> anyhow::Result<()> {
-        let file = std::fs::File::create(&tmp)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", tmp.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-            .map_err(|e| anyhow::anyhow!("cannot move the export into {}: {e}", path.display()))?;
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 impl Export {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        // A device, FIFO or directory is bad input, refused before anything is read.
+        if !intake::userfile::is_stdout(&self.output) {
+            intake::userfile::writable(&self.output).map_err(bad_input)?;
+        }
         let settings = ctx.settings()?;
         let since = self
             .since
@@ -108,7 +77,7 @@ impl Export {
         })?;
         let resolutions = store.resolutions(since)?;
         let station = settings.station_id.clone();
-        write_atomically(&self.output, |w| {
+        intake::userfile::write_replacing(&self.output, |w| -> anyhow::Result<()> {
             match self.format {
                 Format::Ndjson => {
                     for s in &scans {
@@ -166,12 +135,18 @@ impl Export {
             }
             Ok(())
         })?;
-        println!(
+        let done = format!(
             "wrote {} scan(s) and {} resolution(s) to {}",
             scans.len(),
             resolutions.len(),
             self.output.display()
         );
+        // Standard output carries the export itself.
+        if intake::userfile::is_stdout(&self.output) {
+            eprintln!("{done}");
+        } else {
+            println!("{done}");
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -4,10 +4,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
-use intake::hq::{AppState, HqStore, Limits};
+use intake::hq::{AppState, HqStore, Limits, new_token, token_hash};
 use intake::pricing::RateCard;
 use intake::sync::Token;
 use intake::sync::wire::manifest_to_wire;
@@ -28,6 +27,41 @@ enum HqCommand {
     Scans(HqScans),
     LoadManifest(LoadManifest),
     LoadRateCard(LoadRateCard),
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Station tokens: each uploads only its own station's records. Kept hashed (SHA-256): a
+/// token is shown once, when it is made.
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a new token for STATION and print it (once: only its hash is kept). Put it in
+    /// that station's `sync.token_file`.
+    Add(StationToken),
+    /// Forget every token of STATION (a stolen or retired station).
+    Revoke(StationToken),
+    List(TokenList),
+}
+
+/// A station's tokens.
+#[derive(Debug, Args)]
+struct StationToken {
+    /// The station id, as in that station's `[station] id`.
+    station: String,
+    #[arg(long, value_name = "PATH_OR_URL")]
+    db: String,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// List which stations have tokens, and since when (never the tokens).
+#[derive(Debug, Args)]
+struct TokenList {
+    #[arg(long, value_name = "PATH_OR_URL")]
+    db: String,
+    #[arg(long)]
+    json: bool,
 }
 
 /// Serve the head-office sync API (docs/openapi.yaml) over HTTP.
@@ -39,9 +73,10 @@ struct Serve {
     /// The store: a SQLite file, or a postgres:// URL.
     #[arg(long, value_name = "PATH_OR_URL")]
     db: String,
-    /// Accepted bearer tokens, one per line. Must not be world-readable.
+    /// Site-wide bearer tokens, one per line, that may upload ANY station's records (the
+    /// legacy setup; prefer `intake hq token add STATION`). Must not be world-readable.
     #[arg(long, value_name = "PATH")]
-    token_file: PathBuf,
+    token_file: Option<PathBuf>,
     /// Largest request body in bytes, as sent (compressed).
     #[arg(long, default_value_t = Limits::default().max_body)]
     max_body: usize,
@@ -51,6 +86,12 @@ struct Serve {
     /// Most records in one batch.
     #[arg(long, default_value_t = Limits::default().max_records)]
     max_records: usize,
+    /// Requests per minute one token may make (sustained).
+    #[arg(long, default_value_t = Limits::default().per_token_per_minute)]
+    per_token_per_minute: u32,
+    /// Requests one token may make at once before the per-minute rate applies.
+    #[arg(long, default_value_t = Limits::default().per_token_burst)]
+    per_token_burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -73,6 +114,9 @@ struct HqScans {
     /// List resolutions instead of scans.
     #[arg(long)]
     resolutions: bool,
+    /// List replayed records refused because their id is held with other content.
+    #[arg(long, conflicts_with = "resolutions")]
+    conflicts: bool,
 }
 
 /// Load manifest entries (CSV, as `intake manifest import`) for stations to pull.
@@ -124,14 +168,29 @@ impl Hq {
                 rt.block_on(s.run(&settings.waybill))
             }
             HqCommand::LoadRateCard(s) => rt.block_on(s.run()),
+            HqCommand::Token(t) => rt.block_on(t.run()),
         }
     }
 }
 
 impl Serve {
     async fn run(self) -> anyhow::Result<ExitCode> {
-        let tokens = Token::all_from_file(&self.token_file).map_err(bad_input)?;
+        let tokens = match &self.token_file {
+            Some(f) => Token::all_from_file(f).map_err(bad_input)?,
+            None => Vec::new(),
+        };
         let store = HqStore::open(&self.db).await?;
+        if !tokens.is_empty() {
+            tracing::warn!(
+                tokens = tokens.len(),
+                "--token-file tokens may upload any station's records; give each station its own with `intake hq token add STATION`"
+            );
+        }
+        if tokens.is_empty() && store.count_tokens().await? == 0 {
+            tracing::warn!(
+                "no station tokens yet: every request will be refused until `intake hq token add STATION`"
+            );
+        }
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await
             .map_err(|e| {
@@ -147,15 +206,18 @@ impl Serve {
             out.flush()?;
         }
         tracing::info!(%addr, db = %intake::hq::store::redact_url(&self.db), "head office serving");
-        let state = AppState {
+        let state = AppState::new(
             store,
-            tokens: Arc::new(tokens),
-            limits: Limits {
+            tokens,
+            Limits {
                 max_body: self.max_body,
                 max_decoded: self.max_decoded,
                 max_records: self.max_records,
+                per_token_per_minute: self.per_token_per_minute,
+                per_token_burst: self.per_token_burst,
+                ..Limits::default()
             },
-        };
+        );
         intake::hq::serve(listener, state, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     }
@@ -166,6 +228,8 @@ impl HqScans {
         let store = HqStore::open(&self.db).await?;
         let rows = if self.resolutions {
             store.resolutions().await?
+        } else if self.conflicts {
+            store.conflicts().await?
         } else {
             store.scans().await?
         };
@@ -248,6 +312,72 @@ impl LoadRateCard {
             .load_rate_card(&card.version, &body, jiff::Timestamp::now())
             .await?;
         println!("rate card {} in force", card.version);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// A station id fit to bind a token to: what `[station] id` accepts, roughly.
+fn check_station(id: &str) -> anyhow::Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad_input(anyhow::anyhow!(
+            "\"{id}\" is not a station id; give the station's [station] id (1 to 64 visible characters)"
+        )));
+    }
+    Ok(())
+}
+
+impl TokenCommand {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        let mut out = std::io::stdout().lock();
+        match self {
+            TokenCommand::Add(a) => {
+                check_station(&a.station)?;
+                let store = HqStore::open(&a.db).await?;
+                let token = new_token();
+                store
+                    .add_token(&token_hash(&token), &a.station, jiff::Timestamp::now())
+                    .await?;
+                if a.json {
+                    let v = serde_json::json!({ "station_id": a.station, "token": token });
+                    writeln!(out, "{v}")?;
+                } else {
+                    writeln!(out, "{token}")?;
+                    eprintln!(
+                        "a new token for station {}: head office keeps only its hash, so copy it now into that station's sync.token_file (mode 600)",
+                        a.station
+                    );
+                }
+            }
+            TokenCommand::Revoke(r) => {
+                check_station(&r.station)?;
+                let store = HqStore::open(&r.db).await?;
+                let n = store.revoke_tokens(&r.station).await?;
+                if r.json {
+                    let v = serde_json::json!({ "station_id": r.station, "revoked": n });
+                    writeln!(out, "{v}")?;
+                } else {
+                    writeln!(out, "{n} token(s) of station {} revoked", r.station)?;
+                }
+                if n == 0 {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            TokenCommand::List(l) => {
+                let store = HqStore::open(&l.db).await?;
+                let rows = store.tokens().await?;
+                for (station, created_ms) in &rows {
+                    let at = jiff::Timestamp::from_millisecond(*created_ms)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default();
+                    if l.json {
+                        let v = serde_json::json!({ "station_id": station, "created_at": at });
+                        writeln!(out, "{v}")?;
+                    } else {
+                        writeln!(out, "{station:<24} {at}")?;
+                    }
+                }
+            }
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -418,16 +418,12 @@ fn truth_writer(path: Option<PathBuf>) -> Result<TruthSink, OpenDevicesError> {
             tracing::debug!(seq = p.seq, waybill = %p.waybill, kind = ?p.kind, "simulated parcel placed");
         }));
     };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| {
-            OpenDevicesError(format!(
-                "cannot open the ground-truth file {}: {e}",
-                path.display()
-            ))
-        })?;
+    let mut file = crate::userfile::open_append(&path).map_err(|e| {
+        OpenDevicesError(format!(
+            "cannot open the ground-truth file {}: {e}",
+            path.display()
+        ))
+    })?;
     Ok(Box::new(move |p: &SimParcel| {
         let line = serde_json::json!({
             "seq": p.seq,

@@ -1,6 +1,9 @@
 //! Head office's store: SQLite (a file; WAL, `synchronous = FULL`) by default, PostgreSQL
 //! when given a `postgres://` URL. Each record id is stored once (`ON CONFLICT DO NOTHING`);
-//! a batch is one transaction. The same SQL runs on both (numbered `$n` parameters in order,
+//! a batch is one transaction. A record id already held with *different* content is a
+//! conflict: the batch is refused whole and the conflicting copy is kept aside in
+//! `hq_conflicts` for someone to look at. Station tokens are kept as SHA-256 hashes, each
+//! bound to one station id. The same SQL runs on both (numbered `$n` parameters in order,
 //! `BIGINT`, `TEXT`).
 
 use std::path::PathBuf;
@@ -63,6 +66,20 @@ const SCHEMA: &[&str] = &[
         body    TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS hq_manifest_by_seq ON hq_manifest(seq)",
+    // Station tokens, hashed (SHA-256, hex): a token uploads only its station's records.
+    "CREATE TABLE IF NOT EXISTS hq_tokens (
+        hash          TEXT PRIMARY KEY,
+        station_id    TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL
+    )",
+    // A record id replayed with other content than the copy held: kept for inspection,
+    // never stored over the first.
+    "CREATE TABLE IF NOT EXISTS hq_conflicts (
+        record_id      TEXT NOT NULL,
+        station_id     TEXT NOT NULL,
+        received_at_ms BIGINT NOT NULL,
+        body           TEXT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS hq_rate_cards (
         version      TEXT PRIMARY KEY,
         seq          BIGINT NOT NULL,
@@ -94,12 +111,49 @@ const CARD_UPSERT: &str = "INSERT INTO hq_rate_cards (version, seq, body, loaded
 const SCANS: &str = "SELECT body FROM hq_scans ORDER BY created_at_ms, scan_id";
 const RESOLUTIONS: &str = "SELECT body FROM hq_resolutions ORDER BY created_at_ms, resolution_id";
 const COUNT_SCANS: &str = "SELECT COUNT(*) FROM hq_scans";
+const SCAN_BODY: &str = "SELECT body FROM hq_scans WHERE scan_id = $1";
+const RESOLUTION_BODY: &str = "SELECT body FROM hq_resolutions WHERE resolution_id = $1";
+const INSERT_CONFLICT: &str = "INSERT INTO hq_conflicts (record_id, station_id, received_at_ms,
+    body) VALUES ($1, $2, $3, $4)";
+const CONFLICTS: &str = "SELECT body FROM hq_conflicts ORDER BY received_at_ms";
+const COUNT_CONFLICTS: &str = "SELECT COUNT(*) FROM hq_conflicts";
+const INSERT_TOKEN: &str =
+    "INSERT INTO hq_tokens (hash, station_id, created_at_ms) VALUES ($1, $2, $3)";
+const TOKEN_STATION: &str = "SELECT station_id FROM hq_tokens WHERE hash = $1";
+const DELETE_TOKENS: &str = "DELETE FROM hq_tokens WHERE station_id = $1";
+const TOKENS: &str =
+    "SELECT station_id, created_at_ms FROM hq_tokens ORDER BY station_id, created_at_ms";
+const COUNT_TOKENS: &str = "SELECT COUNT(*) FROM hq_tokens";
 
 /// How many records of a batch were new.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stored {
     pub stored: u64,
     pub already_held: u64,
+}
+
+/// What became of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Stored (each id once).
+    Stored(Stored),
+    /// `record_id` is held with other content; nothing of the batch was stored and the
+    /// replayed copy was put in `hq_conflicts`.
+    Conflict { record_id: String },
+}
+
+/// A statement parameter.
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// A record's station id.
+pub fn station_of(r: &Received) -> &str {
+    match r {
+        Received::Scan(s) => &s.station_id,
+        Received::Resolution { station_id, .. } => station_id,
+    }
 }
 
 /// The open head-office store. Cheap to clone.
@@ -192,8 +246,13 @@ impl HqStore {
         Ok(HqStore::Sqlite(Arc::new(Mutex::new(conn))))
     }
 
-    /// Stores a checked batch in one transaction; each id once.
-    pub async fn store_batch(&self, records: Vec<Received>, now: Timestamp) -> Result<Stored> {
+    /// Stores a checked batch in one transaction; each id once. An id already held with
+    /// different content refuses the whole batch ([`BatchOutcome::Conflict`]).
+    pub async fn store_batch(
+        &self,
+        records: Vec<Received>,
+        now: Timestamp,
+    ) -> Result<BatchOutcome> {
         let now_ms = now.as_millisecond();
         // (id, kind-specific columns, body) prepared outside the transaction.
         let rows: Vec<(Received, String)> = records
@@ -203,8 +262,9 @@ impl HqStore {
                 (r, body)
             })
             .collect();
-        match self {
+        let outcome = match self {
             HqStore::Sqlite(conn) => {
+                let rows = rows.clone();
                 blocking(conn, move |c| {
                     let tx = c.transaction()?;
                     let mut out = Stored::default();
@@ -212,39 +272,52 @@ impl HqStore {
                         let mut scan = tx.prepare_cached(INSERT_SCAN)?;
                         let mut res = tx.prepare_cached(INSERT_RESOLUTION)?;
                         for (r, body) in &rows {
-                            let n = match r {
-                                Received::Scan(s) => scan.execute(rusqlite::params![
-                                    s.id,
-                                    s.station_id,
-                                    s.waybill,
-                                    s.disposition.as_str(),
-                                    s.created_at.as_millisecond(),
-                                    now_ms,
-                                    body
-                                ])?,
+                            let (n, held) = match r {
+                                Received::Scan(s) => (
+                                    scan.execute(rusqlite::params![
+                                        s.id,
+                                        s.station_id,
+                                        s.waybill,
+                                        s.disposition.as_str(),
+                                        s.created_at.as_millisecond(),
+                                        now_ms,
+                                        body
+                                    ])?,
+                                    SCAN_BODY,
+                                ),
                                 Received::Resolution {
                                     resolution,
                                     station_id,
-                                } => res.execute(rusqlite::params![
-                                    resolution.id,
-                                    resolution.scan_id,
-                                    station_id,
-                                    resolution.created_at.as_millisecond(),
-                                    now_ms,
-                                    body
-                                ])?,
+                                } => (
+                                    res.execute(rusqlite::params![
+                                        resolution.id,
+                                        resolution.scan_id,
+                                        station_id,
+                                        resolution.created_at.as_millisecond(),
+                                        now_ms,
+                                        body
+                                    ])?,
+                                    RESOLUTION_BODY,
+                                ),
                             };
                             if n == 1 {
                                 out.stored += 1;
-                            } else {
-                                out.already_held += 1;
+                                continue;
                             }
+                            let old: String = tx.query_row(held, [r.id()], |row| row.get(0))?;
+                            if old != *body {
+                                // Dropping the transaction rolls the batch back.
+                                return Ok(BatchOutcome::Conflict {
+                                    record_id: r.id().to_owned(),
+                                });
+                            }
+                            out.already_held += 1;
                         }
                     }
                     tx.commit()?;
-                    Ok(out)
+                    Ok(BatchOutcome::Stored(out))
                 })
-                .await
+                .await?
             }
             HqStore::Postgres(client) => {
                 let mut c = client.lock().await;
@@ -252,9 +325,10 @@ impl HqStore {
                 let scan = tx.prepare(INSERT_SCAN).await?;
                 let res = tx.prepare(INSERT_RESOLUTION).await?;
                 let mut out = Stored::default();
+                let mut conflict = None;
                 for (r, body) in &rows {
-                    let n = match r {
-                        Received::Scan(s) => {
+                    let (n, held) = match r {
+                        Received::Scan(s) => (
                             tx.execute(
                                 &scan,
                                 &[
@@ -267,12 +341,13 @@ impl HqStore {
                                     body,
                                 ],
                             )
-                            .await?
-                        }
+                            .await?,
+                            SCAN_BODY,
+                        ),
                         Received::Resolution {
                             resolution,
                             station_id,
-                        } => {
+                        } => (
                             tx.execute(
                                 &res,
                                 &[
@@ -284,19 +359,158 @@ impl HqStore {
                                     body,
                                 ],
                             )
-                            .await?
-                        }
+                            .await?,
+                            RESOLUTION_BODY,
+                        ),
                     };
                     if n == 1 {
                         out.stored += 1;
-                    } else {
-                        out.already_held += 1;
+                        continue;
+                    }
+                    let old: String = tx.query_one(held, &[&r.id()]).await?.get(0);
+                    if old != *body {
+                        conflict = Some(r.id().to_owned());
+                        break;
+                    }
+                    out.already_held += 1;
+                }
+                match conflict {
+                    Some(record_id) => {
+                        tx.rollback().await?;
+                        BatchOutcome::Conflict { record_id }
+                    }
+                    None => {
+                        tx.commit().await?;
+                        BatchOutcome::Stored(out)
                     }
                 }
-                tx.commit().await?;
-                Ok(out)
+            }
+        };
+        if let BatchOutcome::Conflict { record_id } = &outcome
+            && let Some((r, body)) = rows.iter().find(|(r, _)| r.id() == record_id)
+        {
+            self.execute(
+                INSERT_CONFLICT,
+                vec![
+                    Param::Text(record_id.clone()),
+                    Param::Text(station_of(r).to_owned()),
+                    Param::Int(now_ms),
+                    Param::Text(body.clone()),
+                ],
+            )
+            .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Runs one statement with the given parameters; returns the rows changed.
+    async fn execute(&self, sql: &'static str, params: Vec<Param>) -> Result<u64> {
+        match self {
+            HqStore::Sqlite(conn) => {
+                blocking(conn, move |c| {
+                    let values = params.into_iter().map(|p| match p {
+                        Param::Text(t) => rusqlite::types::Value::from(t),
+                        Param::Int(n) => rusqlite::types::Value::from(n),
+                    });
+                    Ok(c.execute(sql, rusqlite::params_from_iter(values))? as u64)
+                })
+                .await
+            }
+            HqStore::Postgres(client) => {
+                let c = client.lock().await;
+                let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| match p {
+                        Param::Text(t) => t as &(dyn tokio_postgres::types::ToSql + Sync),
+                        Param::Int(n) => n,
+                    })
+                    .collect();
+                Ok(c.execute(sql, &refs).await?)
             }
         }
+    }
+
+    /// One text column of the first row of `sql`, if any.
+    async fn text_opt(&self, sql: &'static str, param: String) -> Result<Option<String>> {
+        match self {
+            HqStore::Sqlite(conn) => {
+                blocking(conn, move |c| {
+                    let mut s = c.prepare_cached(sql)?;
+                    let mut q = s.query([&param])?;
+                    Ok(match q.next()? {
+                        Some(r) => Some(r.get(0)?),
+                        None => None,
+                    })
+                })
+                .await
+            }
+            HqStore::Postgres(client) => {
+                let c = client.lock().await;
+                Ok(c.query_opt(sql, &[&param]).await?.map(|r| r.get(0)))
+            }
+        }
+    }
+
+    /// Keeps a new station token (its SHA-256 hash, hex) bound to `station_id`.
+    pub async fn add_token(&self, hash: &str, station_id: &str, now: Timestamp) -> Result<()> {
+        self.execute(
+            INSERT_TOKEN,
+            vec![
+                Param::Text(hash.to_owned()),
+                Param::Text(station_id.to_owned()),
+                Param::Int(now.as_millisecond()),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The station a token hash belongs to.
+    pub async fn token_station(&self, hash: &str) -> Result<Option<String>> {
+        self.text_opt(TOKEN_STATION, hash.to_owned()).await
+    }
+
+    /// Forgets every token of `station_id`; returns how many there were.
+    pub async fn revoke_tokens(&self, station_id: &str) -> Result<u64> {
+        self.execute(DELETE_TOKENS, vec![Param::Text(station_id.to_owned())])
+            .await
+    }
+
+    /// (station id, created at ms) of every token, by station.
+    pub async fn tokens(&self) -> Result<Vec<(String, i64)>> {
+        match self {
+            HqStore::Sqlite(conn) => {
+                blocking(conn, |c| {
+                    let mut s = c.prepare_cached(TOKENS)?;
+                    let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    Ok(rows.collect::<Result<_, _>>()?)
+                })
+                .await
+            }
+            HqStore::Postgres(client) => {
+                let c = client.lock().await;
+                Ok(c.query(TOKENS, &[])
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect())
+            }
+        }
+    }
+
+    /// Replayed records refused because their id is held with other content, as received.
+    pub async fn conflicts(&self) -> Result<Vec<String>> {
+        self.bodies(CONFLICTS).await
+    }
+
+    /// How many replayed records were refused as conflicts.
+    pub async fn count_conflicts(&self) -> Result<u64> {
+        self.count(COUNT_CONFLICTS).await
+    }
+
+    /// How many station tokens are kept.
+    pub async fn count_tokens(&self) -> Result<u64> {
+        self.count(COUNT_TOKENS).await
     }
 
     /// The subset of `ids` (scans or resolutions) held, in the order asked.
@@ -490,16 +704,20 @@ impl HqStore {
     }
 
     pub async fn count_scans(&self) -> Result<u64> {
+        self.count(COUNT_SCANS).await
+    }
+
+    async fn count(&self, sql: &'static str) -> Result<u64> {
         match self {
             HqStore::Sqlite(conn) => {
-                blocking(conn, |c| {
-                    Ok(c.query_row(COUNT_SCANS, [], |r| r.get::<_, i64>(0))? as u64)
+                blocking(conn, move |c| {
+                    Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
                 })
                 .await
             }
             HqStore::Postgres(client) => {
                 let c = client.lock().await;
-                Ok(c.query_one(COUNT_SCANS, &[]).await?.get::<_, i64>(0) as u64)
+                Ok(c.query_one(sql, &[]).await?.get::<_, i64>(0) as u64)
             }
         }
     }

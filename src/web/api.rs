@@ -402,6 +402,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Result<Response, Api
         evidence_files: snap.evidence.files,
         evidence_bytes: snap.evidence.bytes,
         ready,
+        web: super::security_counters(&app),
     };
     Ok((
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

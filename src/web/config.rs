@@ -4,12 +4,18 @@
 //! ```toml
 //! [web]
 //! listen = "127.0.0.1:8080"   # loopback: only this machine reaches the dashboard
-//! pin = "4821"                # needed for write actions when `listen` is not loopback
+//! pin = "4821"                # needed when `listen` is not loopback (4 to 128 characters;
+//!                             # digits for a PIN pad, or a long token for scripts)
+//! public_read = false         # not loopback: reads need the PIN too, unless this is true
+//! tls_cert = "/etc/intake/dashboard.crt"  # optional: serve HTTPS (PEM certificate chain...
+//! tls_key = "/etc/intake/dashboard.key"   # ...and its PEM private key)
+//! max_connections = 128       # client connections at once (lowered to fit the fd limit)
 //! evidence_keep_days = 30     # evidence images older than this are deleted...
 //! evidence_max_mb = 2048      # ...and the oldest go first when the folder grows past this
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -19,6 +25,10 @@ use serde::Deserialize;
 pub struct WebConfig {
     pub listen: String,
     pub pin: Option<String>,
+    pub public_read: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub max_connections: usize,
     pub evidence_keep_days: u32,
     pub evidence_max_mb: u64,
 }
@@ -28,6 +38,10 @@ impl Default for WebConfig {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
             pin: None,
+            public_read: false,
+            tls_cert: None,
+            tls_key: None,
+            max_connections: 128,
             evidence_keep_days: 30,
             evidence_max_mb: 2048,
         }
@@ -65,12 +79,26 @@ pub struct EvidenceRetention {
     pub max_bytes: u64,
 }
 
+/// Where the dashboard's TLS certificate and key are (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// The validated `[web]` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSettings {
     pub listen: SocketAddr,
-    /// Required for write actions when `listen` is not a loopback address.
+    /// Required when `listen` is not a loopback address: for writes, and for reads unless
+    /// `public_read`.
     pub pin: Option<Pin>,
+    /// On a non-loopback address, reads are open to anyone who reaches it.
+    pub public_read: bool,
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<TlsFiles>,
+    /// Most client connections at once.
+    pub max_connections: usize,
     pub evidence: EvidenceRetention,
 }
 
@@ -79,6 +107,9 @@ impl Default for WebSettings {
         WebSettings {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
             pin: None,
+            public_read: false,
+            tls: None,
+            max_connections: 128,
             evidence: EvidenceRetention {
                 keep_days: 30,
                 max_bytes: 2048 * 1024 * 1024,
@@ -91,6 +122,11 @@ impl WebSettings {
     /// Whether write actions need the PIN: the dashboard is reachable from other machines.
     pub fn pin_required(&self) -> bool {
         !self.listen.ip().is_loopback()
+    }
+
+    /// Whether reads (scans, evidence, status, metrics) need the PIN too.
+    pub fn read_pin_required(&self) -> bool {
+        self.pin_required() && !self.public_read
     }
 
     /// Refuses an address reachable from other machines when no PIN is set.
@@ -144,10 +180,10 @@ impl WebConfig {
         let listen = parse_listen(&self.listen).map_err(|m| err("listen", m))?;
         let pin = match self.pin.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(p) if p.len() < 4 || p.bytes().any(|b| !b.is_ascii_graphic()) => {
+            Some(p) if p.len() < 4 || p.len() > 128 || p.bytes().any(|b| !b.is_ascii_graphic()) => {
                 return Err(err(
                     "pin",
-                    "must be at least 4 visible characters with no spaces (digits for a PIN pad, or a longer token)",
+                    "must be 4 to 128 visible characters with no spaces (digits for a PIN pad, or a longer token)",
                 ));
             }
             Some(p) => Some(Pin(p.to_owned())),
@@ -165,9 +201,37 @@ impl WebConfig {
             .evidence_max_mb
             .checked_mul(1024 * 1024)
             .ok_or_else(|| err("evidence_max_mb", "is too large"))?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (Some(_), None) => {
+                return Err(err(
+                    "tls_key",
+                    "tls_cert is set, so give tls_key too (the PEM private key of the certificate)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "tls_cert",
+                    "tls_key is set, so give tls_cert too (the PEM certificate chain)",
+                ));
+            }
+        };
+        if self.max_connections == 0 || self.max_connections > 65_536 {
+            return Err(err(
+                "max_connections",
+                format!("{} is out of range; give 1 to 65536", self.max_connections),
+            ));
+        }
         let s = WebSettings {
             listen,
             pin,
+            public_read: self.public_read,
+            tls,
+            max_connections: self.max_connections,
             evidence: EvidenceRetention {
                 keep_days: self.evidence_keep_days,
                 max_bytes,
@@ -203,7 +267,42 @@ mod tests {
         assert!(e.message.contains("web.pin"), "{e}");
         let s = cfg("0.0.0.0:8080", Some("4821")).validate().unwrap();
         assert!(s.pin_required());
+        assert!(s.read_pin_required());
         assert_eq!(format!("{:?}", s.pin), "Some(Pin(****))");
+        let open = WebConfig {
+            public_read: true,
+            ..cfg("0.0.0.0:8080", Some("4821"))
+        };
+        assert!(!open.validate().unwrap().read_pin_required());
+        assert!(!WebSettings::default().read_pin_required());
+    }
+
+    #[test]
+    fn long_pins_and_tls_pairs() {
+        let long = "x".repeat(128);
+        assert!(cfg("0.0.0.0:1", Some(&long)).validate().is_ok());
+        let too_long = "x".repeat(129);
+        assert_eq!(
+            cfg("0.0.0.0:1", Some(&too_long))
+                .validate()
+                .unwrap_err()
+                .key,
+            "web.pin"
+        );
+        let half = WebConfig {
+            tls_cert: Some("c.pem".into()),
+            ..WebConfig::default()
+        };
+        assert_eq!(half.validate().unwrap_err().key, "web.tls_key");
+        let both = WebConfig {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..WebConfig::default()
+        };
+        assert_eq!(
+            both.validate().unwrap().tls.unwrap().key,
+            PathBuf::from("k.pem")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -70,6 +70,21 @@ pub struct Gauges {
     pub evidence_files: u64,
     pub evidence_bytes: u64,
     pub ready: bool,
+    /// The dashboard's guard and connection counters (kept by the web server).
+    pub web: WebSecurity,
+}
+
+/// The dashboard's guard and connection counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebSecurity {
+    /// Wrong PINs or tokens presented.
+    pub pin_failures: u64,
+    /// Clients locked out after a run of wrong PINs.
+    pub lockouts: u64,
+    /// Connections answered 503 because every connection was busy.
+    pub connections_refused: u64,
+    /// Quiet connections closed to make room for a new one.
+    pub connections_evicted: u64,
 }
 
 /// The daemon's metrics since it started.
@@ -288,6 +303,30 @@ impl Metrics {
             "1 when devices are ready and the store is writable (as /readyz)",
             int(u64::from(g.ready)),
         );
+        for (name, help, n) in [
+            (
+                "intake_web_pin_failures",
+                "Wrong dashboard PINs or tokens presented",
+                g.web.pin_failures,
+            ),
+            (
+                "intake_web_lockouts",
+                "Dashboard clients locked out after a run of wrong PINs",
+                g.web.lockouts,
+            ),
+            (
+                "intake_web_connections_refused",
+                "Dashboard connections answered 503 because every connection was busy",
+                g.web.connections_refused,
+            ),
+            (
+                "intake_web_connections_evicted",
+                "Quiet dashboard connections closed to make room for a new one",
+                g.web.connections_evicted,
+            ),
+        ] {
+            gauges.register(name, help, ConstCounter::new(n));
+        }
         let mut out = String::with_capacity(8192);
         // Writing into a String cannot fail.
         let _ = encode_registry(&mut out, &self.registry);

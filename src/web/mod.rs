@@ -8,14 +8,24 @@
 //!
 //! Access: on a loopback address only this machine reaches the server, and it answers only
 //! to loopback host names (so a web page elsewhere cannot rebind a name to it). On another
-//! address, write actions need the operator PIN from `[web] pin`. Every response carries
-//! security headers; request bodies are limited to a few kilobytes; writes must be JSON from
-//! the page's own origin.
+//! address, writes need the operator PIN from `[web] pin`, and so do reads unless
+//! `[web] public_read = true` (the page itself, `/healthz` and `/readyz` stay open); wrong
+//! PINs are throttled per client ([`auth::Throttle`]: growing waits, then a logged lockout,
+//! counted in `/metrics`), and a browser that gave the PIN gets a session cookie for its
+//! reads. Optional TLS (`[web] tls_cert`, `tls_key`). Connections are held by
+//! [`conn::serve`]: header timeouts, a connection cap that leaves the station descriptors
+//! of its own, quiet connections closed first under pressure. Every response carries
+//! security headers; request bodies are limited to a few kilobytes; writes must be JSON
+//! from the page's own origin.
 
+pub mod access;
 mod api;
+pub mod auth;
 pub mod config;
+pub mod conn;
 mod live;
 pub mod metrics;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -41,8 +51,9 @@ use crate::store::{Store, StoreError};
 pub const MAX_BODY: usize = 8 * 1024;
 /// At most this many event streams (dashboards) at once.
 pub const MAX_STREAMS: usize = 32;
-/// The header write actions carry the operator PIN in.
-pub const PIN_HEADER: &str = "x-intake-pin";
+pub use access::PIN_HEADER;
+/// A write (a resolution) must arrive whole within this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -56,6 +67,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 pub enum WebError {
     #[error("the dashboard cannot open the store: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 struct App {
@@ -66,6 +79,9 @@ struct App {
     settings: Settings,
     evidence_dir: PathBuf,
     pin_required: bool,
+    read_pin_required: bool,
+    access: access::Access,
+    conns: Arc<conn::ConnStats>,
     sse_slots: Arc<tokio::sync::Semaphore>,
     /// The last write probe of the data folder, and when.
     probe: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
@@ -90,6 +106,7 @@ fn router(app: AppState) -> Router {
         .route("/api/scans/{id}", get(api::scan))
         .route("/api/scans/{id}/evidence.jpg", get(api::evidence_jpg))
         .route("/api/scans/{id}/resolution", post(api::resolution))
+        .route("/api/login", post(login))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
@@ -142,8 +159,8 @@ fn host_is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Checks a write's origin and PIN; `None` lets it through.
-fn check_write(app: &App, headers: &HeaderMap) -> Option<Response> {
+/// Checks a write's type and origin; `None` lets it through.
+fn check_write(headers: &HeaderMap) -> Option<Response> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -183,43 +200,60 @@ fn check_write(app: &App, headers: &HeaderMap) -> Option<Response> {
             ));
         }
     }
-    if app.pin_required {
-        let given = headers
-            .get(PIN_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let good = app
-            .settings
-            .web
-            .pin
-            .as_ref()
-            .is_some_and(|p| p.matches(given));
-        if !good {
-            return Some(refuse(
-                StatusCode::UNAUTHORIZED,
-                "this station needs the operator PIN for that; type it when the dashboard asks",
-            ));
-        }
-    }
     None
 }
 
-/// Host check, write checks and security headers, around every request.
+/// Paths anyone who reaches the server may read: the page itself (it asks for the PIN)
+/// and the liveness and readiness probes (no parcel data).
+fn open_to_all(path: &str) -> bool {
+    matches!(
+        path,
+        "/" | "/app.js" | "/app.css" | "/healthz" | "/readyz" | "/favicon.ico"
+    )
+}
+
+/// Host check, PIN checks and security headers, around every request.
 async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let now = std::time::Instant::now();
+    let write = req.method() != Method::GET && req.method() != Method::HEAD;
     let mut resp = if !app.pin_required && !host_is_loopback(host) {
         refuse(
             StatusCode::MISDIRECTED_REQUEST,
             "this dashboard listens on a loopback address; open it as http://127.0.0.1 or http://localhost",
         )
-    } else if req.method() != Method::GET && req.method() != Method::HEAD {
-        match check_write(&app, req.headers()) {
-            Some(refused) => refused,
-            None => next.run(req).await,
+    } else if write {
+        let checked = match check_write(req.headers()) {
+            Some(refused) => Err(refused),
+            None if app.pin_required => app
+                .access
+                .check(req.headers(), peer, now, false)
+                .map(drop)
+                .map_err(IntoResponse::into_response),
+            None => Ok(()),
+        };
+        match checked {
+            Err(refused) => refused,
+            Ok(()) => match tokio::time::timeout(WRITE_TIMEOUT, next.run(req)).await {
+                Ok(r) => r,
+                Err(_) => refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request did not arrive in time; send it again",
+                ),
+            },
+        }
+    } else if app.read_pin_required && !open_to_all(req.uri().path()) {
+        match app.access.check(req.headers(), peer, now, true) {
+            Err(refused) => refused.into_response(),
+            Ok(_) => next.run(req).await,
         }
     } else {
         next.run(req).await
@@ -245,6 +279,33 @@ async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Respons
     resp
 }
 
+/// `POST /api/login` with the PIN (checked by the guard): a session cookie for this
+/// browser's reads and event stream.
+async fn login(State(app): State<AppState>, req: Request) -> Response {
+    let tls = req.extensions().get::<conn::Tls>().is_some_and(|t| t.0);
+    let id = app.access.open_session(std::time::Instant::now());
+    let mut r = api::json_response(
+        StatusCode::OK,
+        &json!({ "session": "open", "expires_in_s": access::SESSION_TTL.as_secs() }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&access::session_cookie(&id, tls)) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// The dashboard's own counters for `/metrics`: failed PINs, lockouts, refused and
+/// closed-for-room connections.
+fn security_counters(app: &App) -> metrics::WebSecurity {
+    use std::sync::atomic::Ordering::Relaxed;
+    metrics::WebSecurity {
+        pin_failures: app.access.stats.failures.load(Relaxed),
+        lockouts: app.access.stats.lockouts.load(Relaxed),
+        connections_refused: app.conns.refused.load(Relaxed),
+        connections_evicted: app.conns.evicted.load(Relaxed),
+    }
+}
+
 /// The running web server.
 pub struct WebServer {
     hub: Hub,
@@ -262,17 +323,27 @@ impl WebServer {
     ) -> Result<WebServer, WebError> {
         let listen = settings.web.listen;
         let store = Store::open_read_only(&settings.db_path())?;
+        let tls = match &settings.web.tls {
+            Some(files) => Some(tls::acceptor(
+                &config_relative(settings, &files.cert),
+                &config_relative(settings, &files.key),
+            )?),
+            None => None,
+        };
         let app = Arc::new(App {
             hub: hub.clone(),
             store: Mutex::new(store),
             records,
             evidence_dir: crate::daemon::evidence::dir_in(&settings.data_dir),
-            pin_required: !listen.ip().is_loopback(),
+            pin_required: settings.web.pin_required(),
+            read_pin_required: settings.web.read_pin_required(),
+            access: access::Access::new(settings.web.pin.clone(), auth::ThrottlePolicy::default()),
+            conns: Arc::new(conn::ConnStats::default()),
             settings: settings.clone(),
             sse_slots: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             probe: Mutex::new(None),
         });
-        let task = tokio::spawn(serve(listen, app));
+        let task = tokio::spawn(serve(listen, app, tls));
         Ok(WebServer { hub, task })
     }
 
@@ -289,7 +360,17 @@ impl WebServer {
     }
 }
 
-async fn serve(listen: SocketAddr, app: AppState) {
+/// A path from the config: relative to the config file's folder.
+fn config_relative(settings: &Settings, p: &std::path::Path) -> PathBuf {
+    match &settings.source {
+        crate::config::Source::File(cfg) if p.is_relative() => {
+            cfg.parent().map_or_else(|| p.to_path_buf(), |d| d.join(p))
+        }
+        _ => p.to_path_buf(),
+    }
+}
+
+async fn serve(listen: SocketAddr, app: AppState, tls: Option<tokio_rustls::TlsAcceptor>) {
     let hub = app.hub.clone();
     let mut logged = false;
     let listener = loop {
@@ -312,14 +393,18 @@ async fn serve(listen: SocketAddr, app: AppState) {
         }
     };
     let addr = listener.local_addr().unwrap_or(listen);
-    info!(url = %format!("http://{addr}/"), "dashboard listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    info!(url = %format!("{scheme}://{addr}/"), "dashboard listening");
     let closed = hub.clone();
-    let served = axum::serve(listener, router(app))
-        .with_graceful_shutdown(async move { closed.wait_closed().await })
-        .await;
-    if let Err(e) = served {
-        error!(error = %e, "the dashboard stopped");
-    }
+    let limits = conn::ConnLimits {
+        max_connections: app.settings.web.max_connections,
+        ..conn::ConnLimits::default()
+    };
+    let stats = app.conns.clone();
+    conn::serve(listener, router(app), limits, tls, stats, async move {
+        closed.wait_closed().await
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -192,6 +192,15 @@ pub fn make_scans(settings: &Settings, n: usize, start_ms: i64) -> Vec<ScanRecor
         .collect()
 }
 
+/// Records as an NDJSON upload body.
+pub fn ndjson(records: &[serde_json::Value]) -> Vec<u8> {
+    records
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
 /// Head office's scans, as JSON objects, via `intake hq scans --format json`.
 pub fn hq_scans(db: &str, resolutions: bool) -> Vec<serde_json::Value> {
     let mut c = Command::new(BIN);

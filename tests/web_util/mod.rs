@@ -90,10 +90,24 @@ impl Daemon {
     /// Starts `intake run --config .. --listen ADDR ARGS` and waits until the dashboard
     /// listens (the daemon logs its URL).
     pub fn start(dir: &StationDir, listen: &str, args: &[&str]) -> Daemon {
+        Daemon::start_wrapped(dir, listen, args, &[])
+    }
+
+    /// As [`Daemon::start`], run through `wrap` (a command that execs the rest, e.g.
+    /// `["prlimit", "--nofile=1024:1024", "--"]`).
+    pub fn start_wrapped(dir: &StationDir, listen: &str, args: &[&str], wrap: &[&str]) -> Daemon {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = dir.dir.path().join(format!("daemon-{n}.log"));
-        let mut child = Command::new(BIN)
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = cmd
             .current_dir(dir.dir.path())
             .env_remove("INTAKE_CONFIG")
             .env("RUST_LOG", "info")

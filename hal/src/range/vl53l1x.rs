@@ -55,10 +55,36 @@ impl Register {
 const MODE_START_RANGING: u8 = 0x40;
 const MODE_STOP: u8 = 0x00;
 
-/// The default configuration block for registers 0x2D..=0x87 (91 bytes), the values of ST's
-/// ULD `VL51L1X_DEFAULT_CONFIGURATION` (STMicroelectronics, BSD-3-Clause): I2C and GPIO at
+/// The default configuration block for registers 0x2D..=0x87 (91 bytes): I2C and GPIO at
 /// 2.8 V levels, interrupt active high on "new sample ready", long distance mode, ranging
 /// stopped. Most bytes are marked "not user-modifiable" by ST.
+///
+/// Origin: the array `VL51L1X_DEFAULT_CONFIGURATION` in `VL53L1X_api.c` of ST's VL53L1X
+/// Ultra Lite Driver (STSW-IMG009), copied as values (not code), under ST's BSD-3-Clause
+/// licence (the README's Licence section carries the notice for binary redistributions):
+///
+/// Copyright (c) STMicroelectronics. All rights reserved.
+///
+/// Redistribution and use in source and binary forms, with or without modification, are
+/// permitted provided that the following conditions are met:
+/// 1. Redistributions of source code must retain the above copyright notice, this list of
+///    conditions and the following disclaimer.
+/// 2. Redistributions in binary form must reproduce the above copyright notice, this list of
+///    conditions and the following disclaimer in the documentation and/or other materials
+///    provided with the distribution.
+/// 3. Neither the name of the copyright holder nor the names of its contributors may be used
+///    to endorse or promote products derived from this software without specific prior
+///    written permission.
+///
+/// THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND ANY
+/// EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED WARRANTIES OF
+/// MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE DISCLAIMED. IN NO EVENT SHALL THE
+/// COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL,
+/// EXEMPLARY, OR CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+/// SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION)
+/// HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY, OR
+/// TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE OF THIS
+/// SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
 pub const DEFAULT_CONFIGURATION: [u8; 91] = [
     0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x02, 0x08, // 0x2D..=0x34
     0x00, 0x08, 0x10, 0x01, 0x01, 0x00, 0x00, 0x00, // 0x35..=0x3C

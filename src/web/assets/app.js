@@ -315,7 +315,10 @@
           body: JSON.stringify(body),
         });
         const j = await r.json().catch(() => ({ error: 'the station answered ' + r.status }));
-        if (r.status === 401 && attempt === 0 && (await askPin())) continue;
+        if (r.status === 401 && attempt === 0) {
+          $('pin-why').textContent = 'This station needs the operator PIN to record a resolution.';
+          if (await askPin()) continue;
+        }
         if (!r.ok) {
           err.textContent = j.error || 'not saved (' + r.status + ')';
           return;
@@ -341,6 +344,13 @@
     const dialog = $('pin-dialog');
     const input = $('pin-input');
     input.value = '';
+    // Enter means OK (the form's first button, which Enter would press, is Cancel).
+    input.onkeydown = (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        dialog.close('ok');
+      }
+    };
     return new Promise((done) => {
       dialog.addEventListener(
         'close',
@@ -426,6 +436,41 @@
     document.body.classList.toggle('is-offline', s === 'reconnecting');
   }
 
+  // Off loopback the station may want the PIN for reads too: sign in once; a session
+  // cookie then carries it (the event stream included). Wrong PINs are slowed down by the
+  // station (429 with Retry-After), so wait as it says.
+  async function signIn() {
+    let why = 'This station needs the operator PIN.';
+    for (;;) {
+      const r = await fetch('/api/status', { cache: 'no-store' }).catch(() => null);
+      if (!r || (r.status !== 401 && r.status !== 429)) return;
+      if (r.status === 429) {
+        const secs = Number(r.headers.get('Retry-After')) || 5;
+        $('pin-why').textContent = 'Too many wrong PINs: wait ' + secs + ' s.';
+        await new Promise((done) => setTimeout(done, secs * 1000));
+        continue;
+      }
+      if (!state.pin) {
+        $('pin-why').textContent = why;
+        if (!(await askPin())) continue;
+      }
+      const l = await fetch('/api/login', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Intake-Pin': state.pin },
+        body: '{}',
+      }).catch(() => null);
+      if (l && l.ok) return;
+      state.pin = '';
+      sessionStorage.removeItem('intake-pin');
+      if (l && l.status === 429) {
+        const secs = Number(l.headers.get('Retry-After')) || 5;
+        $('pin-why').textContent = 'Too many wrong PINs: wait ' + secs + ' s.';
+        await new Promise((done) => setTimeout(done, secs * 1000));
+      }
+      why = 'Wrong PIN; try again.';
+    }
+  }
+
   function connect() {
     const es = new EventSource('/api/events');
     state.source = es;
@@ -462,7 +507,7 @@
       // so open a new one.
       if (es.readyState === EventSource.CLOSED) {
         es.close();
-        setTimeout(connect, 2000);
+        setTimeout(() => signIn().then(connect), 2000);
       }
     };
   }
@@ -475,7 +520,7 @@
       const h = /^#scan=([0-9a-fA-F-]{36})$/.exec(location.hash);
       pin(h ? h[1] : null);
     });
-    connect();
+    signIn().then(connect);
     // Sync age and outbox depth change without events.
     setInterval(loadStatus, 10000);
   });
