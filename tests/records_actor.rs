@@ -481,3 +481,34 @@ fn the_actor_survives_a_failed_command_and_keeps_serving() {
     assert_eq!(fx.reader().scan(&c.record.id).unwrap().unwrap(), c.record);
     assert_eq!(owner.stop(), 0);
 }
+
+#[test]
+fn a_reloaded_configuration_goes_in_force_from_the_next_parcel() {
+    let fx = Fixture::new();
+    let (records, owner) = fx.open(16);
+    let w = waybill(50);
+    records
+        .import_manifest(vec![entry(&w, "JP", false, Duties::NotApplicable)], "t")
+        .wait()
+        .unwrap();
+    let before = records.commit(finished(1, &w, "30 lb")).wait().unwrap();
+    assert_ne!(before.record.disposition, Disposition::ReturnToSender);
+    // Same configuration: nothing changes.
+    let same = StartOptions::from_settings(&fx.settings);
+    assert_eq!(
+        records.apply_config(same, "reload").wait().unwrap(),
+        (1, false)
+    );
+    // A lower weight limit: a new version, and the next parcel is judged with it.
+    let mut stricter = StartOptions::from_settings(&fx.settings);
+    stricter.policy.limits.max_weight = "20 lb".parse().unwrap();
+    let (v, changed) = records
+        .apply_config(stricter, "reload (SIGHUP)")
+        .wait()
+        .unwrap();
+    assert_eq!((v, changed), (2, true));
+    let after = records.commit(finished(2, &w, "30 lb")).wait().unwrap();
+    assert_eq!(after.record.disposition, Disposition::ReturnToSender);
+    assert_eq!(after.record.in_force_version, Some(2));
+    owner.stop();
+}

@@ -120,7 +120,7 @@ fn pin_guessing_is_slowed_to_a_few_tries_per_client_logged_and_counted() {
     for line in [
         "intake_web_pin_failures_total 3",
         "intake_web_lockouts_total 0",
-        "# TYPE intake_web_lockouts_total counter",
+        "# TYPE intake_web_lockouts counter",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }

@@ -150,6 +150,12 @@ enum Command {
         now: Timestamp,
         reply: Reply<Vec<Resolution>>,
     },
+    /// A reloaded configuration: its rules go in force from the next parcel.
+    ApplyConfig {
+        opts: Box<StartOptions>,
+        why: String,
+        reply: Reply<(u64, bool)>,
+    },
     Reprice {
         scan_ids: Vec<String>,
         reply: Reply<Vec<Resolution>>,
@@ -253,7 +259,7 @@ impl Records {
         opts: StartOptions,
     ) -> Result<(Records, Owner), StoreError> {
         let now = now_ms();
-        let (in_force, ev) = put_config_in_force(&mut store, &opts, now)?;
+        let (in_force, ev) = put_config_in_force(&mut store, &opts, "configuration at start", now)?;
         let head = store.last_event_seq()?;
         let (events, _) = broadcast::channel(opts.event_buffer.max(1));
         let (in_force_tx, in_force_rx) = watch::channel(Arc::new(in_force));
@@ -363,6 +369,19 @@ impl Records {
     /// Applies the duties rule as of `now` (the actor also does at start and daily).
     pub fn check_duties(&self, now: Timestamp) -> Call<Vec<Resolution>> {
         self.call(|reply| Command::CheckDuties { now, reply })
+    }
+
+    /// Puts a reloaded (already validated) configuration's rules in force from the next
+    /// parcel: limits, destinations, tolerance, waybill formats, and its rate card when it
+    /// names a new one (a card pulled from head office stays otherwise). Answers the version
+    /// in force and whether it changed.
+    pub fn apply_config(&self, opts: StartOptions, why: &str) -> Call<(u64, bool)> {
+        let why = why.to_owned();
+        self.call(|reply| Command::ApplyConfig {
+            opts: Box::new(opts),
+            why,
+            reply,
+        })
     }
 
     /// Prices these scans again with the rate card in force (billing asked).
@@ -505,6 +524,7 @@ impl Subscription {
 fn put_config_in_force(
     store: &mut Store,
     opts: &StartOptions,
+    why: &str,
     now: Timestamp,
 ) -> Result<(InForce, Option<Event>), StoreError> {
     const KEY_CONFIG_CARD: &str = "config_rate_card_version";
@@ -531,8 +551,7 @@ fn put_config_in_force(
         ],
     )?;
     Store::set_state_in(&tx, KEY_CONFIG_CARD, &opts.policy.card.version)?;
-    let (in_force, changed) =
-        Store::put_in_force_in(&tx, &policy, &opts.waybill, "configuration at start", now)?;
+    let (in_force, changed) = Store::put_in_force_in(&tx, &policy, &opts.waybill, why, now)?;
     let ev = if changed {
         Some(Store::append_event_in(
             &tx,
@@ -540,7 +559,7 @@ fn put_config_in_force(
             EventKind::InForce {
                 version: in_force.version,
                 rate_card: in_force.policy.card.version.clone(),
-                why: "configuration at start".into(),
+                why: why.to_owned(),
             },
         )?)
     } else {
@@ -692,6 +711,20 @@ impl Actor {
             }
             Command::CheckDuties { now, reply } => {
                 let _ = reply.send(self.check_duties(now));
+            }
+            Command::ApplyConfig { opts, why, reply } => {
+                let r = put_config_in_force(&mut self.store, &opts, &why, now_ms()).map(
+                    |(in_force, ev)| {
+                        let v = in_force.version;
+                        let changed = ev.is_some();
+                        self.in_force.send_replace(Arc::new(in_force));
+                        if let Some(ev) = ev {
+                            self.publish(ev);
+                        }
+                        (v, changed)
+                    },
+                );
+                let _ = reply.send(r);
             }
             Command::Reprice { scan_ids, reply } => {
                 let _ = reply.send(self.reprice(&scan_ids));
