@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and one module per subcommand. Everything that
 //! decides lives in the library; these modules load config, call it and print.
 
+mod audit;
 mod config_check;
 mod decode;
 mod export;
@@ -44,6 +45,7 @@ pub(crate) struct Cli {
 enum Command {
     Run(run::Run),
     Quote(quote::Quote),
+    Audit(audit::Audit),
     Reprice(reprice::Reprice),
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
@@ -73,6 +75,7 @@ impl Cli {
         match self.command {
             Command::Run(c) => c.run(&ctx),
             Command::Quote(c) => c.run(&ctx),
+            Command::Audit(c) => c.run(&ctx),
             Command::Reprice(c) => c.run(&ctx),
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),

@@ -97,22 +97,26 @@ impl Store {
         kind: EventKind,
     ) -> Result<Event> {
         let last: Option<i64> = tx.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
-        let seq = last.unwrap_or(0) + 1;
+        let seq = u64::try_from(last.unwrap_or(0) + 1).unwrap_or(0);
+        let detail = kind.detail();
+        // Chained: the entry's content and the hash over it and the entry before.
+        let (_, prev) = super::audit::head_before(tx, seq)?;
+        let content = super::audit::content(seq, ms(at), &kind, &detail);
+        let hash = super::audit::chain_hash(&prev, &content);
         tx.execute(
-            "INSERT INTO events (seq, at_ms, kind, record_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO events (seq, at_ms, kind, record_id, detail, content, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
-                seq,
+                i64::try_from(seq).unwrap_or(i64::MAX),
                 ms(at),
                 kind.name(),
                 kind.record_id(),
-                kind.detail().to_string()
+                detail.to_string(),
+                content,
+                hash
             ],
         )?;
-        Ok(Event {
-            seq: u64::try_from(seq).unwrap_or(0),
-            at,
-            kind,
-        })
+        Ok(Event { seq, at, kind })
     }
 
     /// The number of the newest event (0: none yet).

@@ -135,4 +135,19 @@ ALTER TABLE scans ADD COLUMN in_force_version INTEGER;
 CREATE INDEX resolutions_by_time ON resolutions(created_at_ms);
 "#,
     ),
+    (
+        "v4: the audit chain: each event keeps its canonical content and a SHA-256 chained to the one before",
+        r#"
+-- The alibi memory billing trusts: an entry's content (for a scan or a resolution, the whole
+-- record) and SHA-256(previous hash, content). Editing, deleting, inserting or reordering
+-- any covered row shows as a break (`intake audit verify`). Entries are never changed or
+-- removed; rows written before this version are chained once, at the upgrade.
+ALTER TABLE events ADD COLUMN content TEXT;
+ALTER TABLE events ADD COLUMN hash TEXT;
+CREATE TRIGGER events_are_immutable BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'audit entries are immutable'); END;
+CREATE TRIGGER events_are_kept BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'audit entries are never deleted'); END;
+"#,
+    ),
 ];

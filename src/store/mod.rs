@@ -2,6 +2,7 @@
 //! scan survives a power cut. The only code that speaks SQL.
 
 pub mod actor;
+pub mod audit;
 pub mod events;
 mod in_force;
 mod migrations;
@@ -206,6 +207,11 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
             tracing::info!(version = i + 1, why, "store migrated");
+        }
+        // A store from before the audit chain: its rows are chained once, now.
+        if current > 0 && current < 4 && self.last_event_seq()? == 0 {
+            let n = self.chain_existing_rows()?;
+            tracing::info!(entries = n, "existing scans and resolutions chained");
         }
         Ok(())
     }
@@ -677,5 +683,50 @@ mod tests {
             Store::open(&p),
             Err(StoreError::TooNew { found: 99, .. })
         ));
+    }
+
+    #[test]
+    fn a_store_from_before_the_chain_is_chained_once_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("old.db");
+        {
+            // The previous release's schema (v2), with a scan in it.
+            let c = Connection::open(&p).unwrap();
+            for (_, sql) in &migrations::MIGRATIONS[..2] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 2).unwrap();
+            let r = record(
+                "0190a0a0-0000-7000-8000-000000000009",
+                1_700_000_000_000,
+                "3 lb",
+            );
+            c.execute(
+                "INSERT INTO scans (id, station_id, created_at_ms, waybill, destination, weight_ug,
+                    length_um, width_um, height_um, dimensional_weight_ug, billable_weight_ug,
+                    price_cents, currency, quoted_cents, adjustment_cents, disposition, reasons,
+                    rate_card_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                params![
+                    r.id, r.station_id, r.created_at.as_millisecond(), r.waybill,
+                    r.destination.map(|c| c.to_string()), r.weight.map(Mass::micrograms),
+                    r.dims.map(|d| d.length.micrometres()), r.dims.map(|d| d.width.micrometres()),
+                    r.dims.map(|d| d.height.micrometres()), r.dimensional_weight.map(Mass::micrograms),
+                    r.billable_weight.map(Mass::micrograms), r.price.map(Money::cents), r.currency,
+                    r.quoted.map(Money::cents), r.adjustment.map(Money::cents),
+                    r.disposition.as_str(), r.reasons_text(), r.rate_card_version
+                ],
+            )
+            .unwrap();
+        }
+        let st = Store::open(&p).unwrap();
+        assert_eq!(st.last_event_seq().unwrap(), 1, "the old scan is chained");
+        let v = st.verify_chain().unwrap();
+        assert!(v.breaks.is_empty(), "{:?}", v.breaks);
+        assert_eq!(v.scans, 1);
+        drop(st);
+        // Only at the upgrade: opening again chains nothing more.
+        let st = Store::open(&p).unwrap();
+        assert_eq!(st.last_event_seq().unwrap(), 1);
     }
 }

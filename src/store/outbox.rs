@@ -184,6 +184,13 @@ impl Store {
     pub fn insert_resolution(&mut self, r: &Resolution) -> Result<bool> {
         let tx = self.conn.transaction()?;
         let n = Store::insert_resolution_in(&tx, r)?;
+        if n {
+            Store::append_event_in(
+                &tx,
+                r.created_at,
+                super::EventKind::ResolutionRecorded(Box::new(r.clone())),
+            )?;
+        }
         tx.commit()?;
         Ok(n)
     }
@@ -464,7 +471,14 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut n = 0;
         for s in scans {
-            n += usize::from(Store::insert_scan_in(&tx, s)?);
+            if Store::insert_scan_in(&tx, s)? {
+                Store::append_event_in(
+                    &tx,
+                    s.created_at,
+                    super::EventKind::ScanCommitted(Box::new(s.clone())),
+                )?;
+                n += 1;
+            }
         }
         tx.commit()?;
         Ok(n)

@@ -1,0 +1,301 @@
+//! The audit chain: every numbered event carries its canonical content (for a scan or a
+//! resolution: the whole record) and a SHA-256 over that content and the previous entry's
+//! hash. Editing, deleting, inserting or reordering a row — even with the triggers dropped
+//! and put back — breaks the chain or makes a row differ from its entry, and
+//! [`Store::verify_chain`] names the first entry where it does.
+//!
+//! Entries are never pruned: the chain is the station's alibi memory for billing (at least
+//! the 90 days the carrier asks for, and never past what head office has not acknowledged).
+
+use rusqlite::{OptionalExtension, Transaction};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::events::EventKind;
+use super::outbox::Resolution;
+use super::{Result, Store};
+use crate::scan::ScanRecord;
+
+/// The hash before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The canonical content of a scan in the chain: every stored field, exact.
+pub fn scan_content(s: &ScanRecord) -> Value {
+    s.to_json()
+}
+
+/// The canonical content of a resolution in the chain.
+pub fn resolution_content(r: &Resolution) -> Value {
+    json!({
+        "resolution_id": r.id,
+        "scan_id": r.scan_id,
+        "created_at": r.created_at.to_string(),
+        "actor": r.actor,
+        "waybill": r.waybill,
+        "disposition": r.disposition,
+        "reasons": r.reasons,
+        "note": r.note,
+    })
+}
+
+/// The entry's canonical text: keys sorted (serde_json's map), no whitespace.
+pub(super) fn content(seq: u64, at_ms: i64, kind: &EventKind, detail: &Value) -> String {
+    let record = match kind {
+        EventKind::ScanCommitted(s) => scan_content(s),
+        EventKind::ResolutionRecorded(r) => resolution_content(r),
+        _ => Value::Null,
+    };
+    json!({
+        "seq": seq,
+        "at_ms": at_ms,
+        "kind": kind.name(),
+        "record": record,
+        "detail": detail,
+    })
+    .to_string()
+}
+
+/// SHA-256 of the previous entry's hash and this entry's content, in hex.
+pub fn chain_hash(prev: &str, content: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(content.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What is wrong with the chain, at the first entry where it goes wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Break {
+    /// The entry's number (0: a row no entry covers).
+    pub entry: u64,
+    pub what: String,
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    pub entries: u64,
+    pub scans: u64,
+    pub resolutions: u64,
+    /// The newest entry's hash.
+    pub head: String,
+    /// Empty when the chain and the tables it covers are intact.
+    pub breaks: Vec<Break>,
+}
+
+/// Field by field: what differs between the entry's record and the row now.
+fn differences(entry: &Value, row: &Value) -> String {
+    let (Some(a), Some(b)) = (entry.as_object(), row.as_object()) else {
+        return "the record differs".into();
+    };
+    let mut out = Vec::new();
+    for (k, v) in a {
+        let now = b.get(k).unwrap_or(&Value::Null);
+        if now != v {
+            out.push(format!("{k} was {v}, is {now}"));
+        }
+    }
+    for (k, v) in b {
+        if !a.contains_key(k) {
+            out.push(format!("{k} added: {v}"));
+        }
+    }
+    out.join("; ")
+}
+
+/// One entry of the chain, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub kind: String,
+    pub record_id: Option<String>,
+    pub content: Value,
+    pub hash: String,
+}
+
+impl Store {
+    /// One entry of the chain.
+    pub fn chain_entry(&self, seq: u64) -> Result<Option<Entry>> {
+        type Row = (String, Option<String>, Option<String>, Option<String>);
+        let row: Option<Row> = self
+            .conn
+            .query_row(
+                "SELECT kind, record_id, content, hash FROM events WHERE seq = ?1",
+                [i64::try_from(seq).unwrap_or(i64::MAX)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(kind, record_id, content, hash)| Entry {
+            seq,
+            kind,
+            record_id,
+            content: content
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or(Value::Null),
+            hash: hash.unwrap_or_default(),
+        }))
+    }
+
+    /// Walks the chain from the first entry: each hash against its content and the one
+    /// before, each scan and resolution against its entry, and every scan and resolution
+    /// row against the entries (a row no entry covers was inserted behind intake's back).
+    pub fn verify_chain(&self) -> Result<Verified> {
+        let mut out = Verified {
+            entries: 0,
+            scans: 0,
+            resolutions: 0,
+            head: GENESIS.to_owned(),
+            breaks: Vec::new(),
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, kind, record_id, content, hash FROM events ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
+        let mut expected = 1u64;
+        let mut prev = GENESIS.to_owned();
+        let mut covered_scans = std::collections::HashSet::new();
+        let mut covered_res = std::collections::HashSet::new();
+        while let Some(r) = rows.next()? {
+            let seq = u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0);
+            let kind: String = r.get(1)?;
+            let record_id: Option<String> = r.get(2)?;
+            let content: Option<String> = r.get(3)?;
+            let hash: Option<String> = r.get(4)?;
+            out.entries += 1;
+            let mut broke = |what: String| out.breaks.push(Break { entry: seq, what });
+            if seq != expected {
+                broke(format!(
+                    "entry {expected} is missing or out of order (the next stored is {seq})"
+                ));
+            }
+            expected = seq + 1;
+            let (Some(content), Some(hash)) = (content, hash) else {
+                broke("the entry has no content or hash".into());
+                continue;
+            };
+            let parsed: Value = serde_json::from_str(&content).unwrap_or(Value::Null);
+            if parsed["seq"].as_u64() != Some(seq) || parsed["kind"] != kind.as_str() {
+                broke(format!(
+                    "the entry's content says entry {} ({}), it is stored as {seq} ({kind})",
+                    parsed["seq"], parsed["kind"]
+                ));
+            }
+            if chain_hash(&prev, &content) != hash {
+                broke(
+                    "its hash does not match its content and the entry before (edited, removed, inserted or reordered)"
+                        .into(),
+                );
+            }
+            prev = hash;
+            let id = record_id.unwrap_or_default();
+            match kind.as_str() {
+                "scan" => {
+                    covered_scans.insert(id.clone());
+                    match self.scan(&id)? {
+                        None => broke(format!("scan {id} was deleted")),
+                        Some(s) => {
+                            let now = scan_content(&s);
+                            if now != parsed["record"] {
+                                broke(format!(
+                                    "scan {id} was edited: {}",
+                                    differences(&parsed["record"], &now)
+                                ));
+                            }
+                        }
+                    }
+                }
+                "resolution" => {
+                    covered_res.insert(id.clone());
+                    match self.resolution(&id)? {
+                        None => broke(format!("resolution {id} was deleted")),
+                        Some(res) => {
+                            let now = resolution_content(&res);
+                            if now != parsed["record"] {
+                                broke(format!(
+                                    "resolution {id} was edited: {}",
+                                    differences(&parsed["record"], &now)
+                                ));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.head = prev;
+        let ids = |sql: &str| -> Result<Vec<String>> {
+            let mut s = self.conn.prepare(sql)?;
+            let v = s
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        };
+        let scans = ids("SELECT id FROM scans ORDER BY created_at_ms, id")?;
+        out.scans = scans.len() as u64;
+        for id in scans.into_iter().filter(|id| !covered_scans.contains(id)) {
+            out.breaks.push(Break {
+                entry: 0,
+                what: format!("scan {id} is in no entry (inserted outside intake, or the chain was cut after it)"),
+            });
+        }
+        let res = ids("SELECT id FROM resolutions ORDER BY created_at_ms, id")?;
+        out.resolutions = res.len() as u64;
+        for id in res.into_iter().filter(|id| !covered_res.contains(id)) {
+            out.breaks.push(Break {
+                entry: 0,
+                what: format!("resolution {id} is in no entry (inserted outside intake, or the chain was cut after it)"),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Chains the scans and resolutions a store written before the chain existed already
+    /// holds, once, at the upgrade (never later: a row that appears afterwards without an
+    /// entry is a break).
+    pub(super) fn chain_existing_rows(&mut self) -> Result<u64> {
+        let scans = self.scans(&super::ScanFilter::default())?;
+        let resolutions = self.resolutions(None)?;
+        if scans.is_empty() && resolutions.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        // In time order, scans before the resolutions that point at them.
+        let mut all: Vec<(jiff::Timestamp, u8, EventKind)> = scans
+            .into_iter()
+            .map(|s| (s.created_at, 0, EventKind::ScanCommitted(Box::new(s))))
+            .chain(
+                resolutions
+                    .into_iter()
+                    .map(|r| (r.created_at, 1, EventKind::ResolutionRecorded(Box::new(r)))),
+            )
+            .collect();
+        all.sort_by_key(|e| (e.0, e.1));
+        for (at, _, kind) in all {
+            Store::append_event_in(&tx, at, kind)?;
+            n += 1;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
+/// The hash of the entry before `seq`.
+pub(super) fn head_before(tx: &Transaction<'_>, seq: u64) -> Result<(u64, String)> {
+    if seq <= 1 {
+        return Ok((0, GENESIS.to_owned()));
+    }
+    let hash: Option<Option<String>> = tx
+        .query_row(
+            "SELECT hash FROM events WHERE seq = ?1",
+            [i64::try_from(seq - 1).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok((
+        seq - 1,
+        hash.flatten().unwrap_or_else(|| GENESIS.to_owned()),
+    ))
+}
