@@ -390,6 +390,14 @@ pub async fn drive(
                         if matches!(ev.kind, EventKind::ScanCommitted(_) | EventKind::ResolutionRecorded(_)) {
                             status.write();
                         }
+                        // A scan kept after a failure was stored: the store works again.
+                        let store_down = status.doc.devices.get("store").is_some_and(|h| !h.ok);
+                        if store_down && matches!(ev.kind, EventKind::ScanCommitted(_)) {
+                            info!("the store stores again; the station takes parcels");
+                            status.set_device("store", true, None);
+                            status.write();
+                            station.handle_input(Instant::now().into_std(), Input::StoreRecovered);
+                        }
                     }
                     None => {
                         error!("the store actor stopped; the station cannot store verdicts");

@@ -92,6 +92,8 @@ pub enum Input {
     Committed { parcel: ParcelId, signal: Signal },
     /// Storing the parcel's scan failed; the daemon keeps it and retries.
     CommitFailed { parcel: ParcelId, error: String },
+    /// The store stores again (a scan kept after a failure was stored).
+    StoreRecovered,
 }
 
 /// Everything about a parcel the daemon needs to judge and store it.
@@ -219,6 +221,11 @@ pub struct Station {
     empty: StableDetector,
     /// The measure deadline of the parcel being measured.
     deadline: Option<Instant>,
+    /// The store failed a commit (or did not answer): no new parcel is taken until it
+    /// stores again, so no verdict lives only in memory.
+    store_failing: bool,
+    /// The operator was told (once per parcel put on) that no parcel is taken.
+    refused_shown: bool,
     out: VecDeque<Output>,
 }
 
@@ -243,6 +250,8 @@ impl Station {
             off_zero: false,
             empty,
             deadline: None,
+            store_failing: false,
+            refused_shown: false,
             out: VecDeque::new(),
         }
     }
@@ -272,7 +281,7 @@ impl Station {
         let phase = match &self.state {
             State::Idle {
                 above_since: Some(t),
-            } => Some(*t + self.cfg.min_presence),
+            } if !self.store_failing => Some(*t + self.cfg.min_presence),
             State::Settling(p) => Some(p.detected_at + self.cfg.settle_timeout),
             State::Measuring(_) => self.deadline,
             State::Committing {
@@ -310,7 +319,7 @@ impl Station {
         match &mut self.state {
             State::Idle {
                 above_since: Some(t),
-            } if now >= *t + self.cfg.min_presence => {
+            } if now >= *t + self.cfg.min_presence && !self.store_failing => {
                 // The weight stayed up (readings may be sparse): a parcel arrived.
                 self.start_parcel(now);
             }
@@ -344,6 +353,7 @@ impl Station {
                 ..
             } if !*late && now >= *deadline => {
                 *late = true;
+                self.store_failing = true;
                 let parcel = *parcel;
                 self.out
                     .push_back(Output::Notice(Notice::StoreSlow { parcel }));
@@ -361,6 +371,17 @@ impl Station {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Weight(r) => self.on_weight(now, r),
+            Input::StoreRecovered => {
+                if std::mem::replace(&mut self.store_failing, false)
+                    && let State::Idle {
+                        above_since: Some(t),
+                    } = self.state
+                    && now >= t + self.cfg.min_presence
+                {
+                    // A parcel waited on the platform: take it now.
+                    self.start_parcel(now);
+                }
+            }
             Input::ScaleError(e) => self.on_scale_fault(now, e.to_string()),
             Input::Dims { parcel, result } => {
                 if let State::Measuring(p) = &mut self.state
@@ -390,6 +411,7 @@ impl Station {
                 } = self.state
                     && id == parcel
                 {
+                    self.store_failing = false;
                     self.out.push_back(Output::Indicate(signal));
                     if removed {
                         self.out
@@ -408,6 +430,7 @@ impl Station {
                 } = self.state
                     && id == parcel
                 {
+                    self.store_failing = true;
                     // The daemon keeps the record and retries; the operator must know the
                     // verdict is not stored yet, so no verdict light: amber, blinking.
                     self.out.push_back(Output::Indicate(signal(
@@ -470,11 +493,16 @@ impl Station {
                 if present {
                     let since = *above_since.get_or_insert(now);
                     if now >= since + self.cfg.min_presence {
-                        self.start_parcel(now);
-                        self.settle_on(now, &r);
+                        if self.store_failing {
+                            self.refuse_parcel();
+                        } else {
+                            self.start_parcel(now);
+                            self.settle_on(now, &r);
+                        }
                     }
                 } else {
                     *above_since = None;
+                    self.refused_shown = false;
                     self.track_zero(now, &r);
                 }
             }
@@ -566,6 +594,19 @@ impl Station {
                 false,
                 Beep::None,
                 "ready",
+            )));
+        }
+    }
+
+    /// A parcel was put on while the store is failing: it is not taken (its verdict could
+    /// not be stored); the operator is told once.
+    fn refuse_parcel(&mut self) {
+        if !std::mem::replace(&mut self.refused_shown, true) {
+            self.out.push_back(Output::Indicate(signal(
+                Light::Amber,
+                true,
+                Beep::Long,
+                "NOT STORED — the store is failing: take the parcel off, take no more, call the technician",
             )));
         }
     }

@@ -433,6 +433,86 @@ fn a_failed_commit_warns_the_operator_without_a_verdict_light() {
     assert_eq!(d.st.phase(), Phase::AwaitRemoval);
 }
 
+#[test]
+fn while_the_store_fails_no_new_parcel_is_taken_until_it_stores_again() {
+    let mut d = Drive::new();
+    d.stream(1500, true, 8);
+    d.input(Input::Dims {
+        parcel: 1,
+        result: Ok(dims()),
+    });
+    d.input(Input::Label {
+        parcel: 1,
+        read: WaybillRead::NoRead,
+    });
+    d.commit();
+    d.input(Input::CommitFailed {
+        parcel: 1,
+        error: "disk full".into(),
+    });
+    // The parcel is lifted; another is put on: not taken, and the operator is told once.
+    d.stream(0, true, 5);
+    assert_eq!(d.st.phase(), Phase::Idle);
+    d.take();
+    d.stream(2000, true, 20);
+    let outs = d.take();
+    assert!(!has(&outs, |o| matches!(
+        o,
+        Output::Notice(Notice::ParcelDetected { .. })
+    )));
+    assert!(!has(&outs, |o| matches!(
+        o,
+        Output::Commit(_) | Output::MeasureDims { .. }
+    )));
+    let told = outs
+        .iter()
+        .filter(|o| matches!(o, Output::Indicate(s) if s.blink && s.text.contains("take no more")))
+        .count();
+    assert_eq!(told, 1, "{outs:?}");
+    assert_eq!(d.st.phase(), Phase::Idle);
+    // No deadline spins while it waits.
+    assert_eq!(d.st.poll_timeout().map(|t| t <= d.now), Some(false));
+    // The kept scan is stored: the parcel waiting on the platform is taken at once.
+    d.input(Input::StoreRecovered);
+    assert_eq!(d.st.phase(), Phase::Settling);
+    assert!(has(&d.take(), |o| matches!(
+        o,
+        Output::Notice(Notice::ParcelDetected { parcel: 2 })
+    )));
+}
+
+#[test]
+fn a_store_that_does_not_answer_shows_not_stored_then_the_verdict_when_it_does() {
+    let mut d = Drive::new();
+    d.stream(1500, true, 8);
+    d.input(Input::Dims {
+        parcel: 1,
+        result: Ok(dims()),
+    });
+    d.input(Input::Label {
+        parcel: 1,
+        read: WaybillRead::NoRead,
+    });
+    d.commit();
+    d.advance(Duration::from_secs(3));
+    let outs = d.take();
+    assert!(has(&outs, |o| matches!(
+        o,
+        Output::Notice(Notice::StoreSlow { parcel: 1 })
+    )));
+    assert!(has(
+        &outs,
+        |o| matches!(o, Output::Indicate(s) if s.blink && s.text.contains("NOT STORED"))
+    ));
+    assert_eq!(d.st.phase(), Phase::Committing);
+    d.confirm(1, Light::Green);
+    assert!(has(
+        &d.take(),
+        |o| matches!(o, Output::Indicate(s) if s.light == Light::Green)
+    ));
+    assert_eq!(d.st.phase(), Phase::AwaitRemoval);
+}
+
 /// Random device input never panics the station, never stalls it (a deadline is always
 /// set while a parcel is in progress), and a verdict light is only shown for a committed
 /// parcel.

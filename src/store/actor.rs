@@ -45,6 +45,11 @@ const DUTIES_EVERY: Duration = Duration::from_secs(24 * 3600);
 pub const EVENT_BUFFER: usize = 1024;
 /// Events read back from the store per catch-up step.
 const CATCH_UP_PAGE: usize = 256;
+/// Space held in the data folder and released when the disk fills, so the scan being
+/// committed then can still be stored.
+pub const RESERVE_BYTES: u64 = 4 * 1024 * 1024;
+/// The reserve's name in the data folder.
+pub const RESERVE_FILE: &str = "reserve.space";
 
 /// What the actor starts with: the station and what the config puts in force.
 #[derive(Debug, Clone)]
@@ -278,6 +283,9 @@ impl Records {
             head: records.head.clone(),
             pending: VecDeque::new(),
             colour: std::io::stderr().is_terminal(),
+            reserve: lock
+                .as_ref()
+                .and_then(|l| hold_reserve(&l.path().with_file_name(RESERVE_FILE))),
             _lock: lock,
         };
         if let Some(ev) = ev {
@@ -633,6 +641,8 @@ struct Actor {
     head: Arc<AtomicU64>,
     pending: VecDeque<Pending>,
     colour: bool,
+    /// The reserve file, while it is held.
+    reserve: Option<PathBuf>,
     _lock: Option<DataLock>,
 }
 
@@ -758,18 +768,34 @@ impl Actor {
         judge_pending(&self.store, &self.station_id, &self.in_force(), p)
     }
 
-    /// Judges and stores the oldest unstored scan (it stays queued until stored).
+    /// Judges and stores the oldest unstored scan (it stays queued until stored). A full
+    /// disk releases the reserve once and tries again.
     fn store_front(
         &mut self,
     ) -> Option<Result<(ScanRecord, Event, Duration, Duration), StoreError>> {
         let in_force = self.in_force();
         let front = self.pending.front()?;
-        Some(store_scan(
-            &mut self.store,
-            &self.station_id,
-            &in_force,
-            front,
-        ))
+        let first = store_scan(&mut self.store, &self.station_id, &in_force, front);
+        if let Err(StoreError::DiskFull) = first
+            && let Some(reserve) = self.reserve.take()
+        {
+            match std::fs::remove_file(&reserve) {
+                Ok(()) => {
+                    warn!(reserve = %reserve.display(),
+                        "the disk is full: released the reserve to store the scan; free space now");
+                    return Some(store_scan(
+                        &mut self.store,
+                        &self.station_id,
+                        &in_force,
+                        front,
+                    ));
+                }
+                Err(e) => {
+                    warn!(error = %e, "the disk is full and the reserve cannot be released")
+                }
+            }
+        }
+        Some(first)
     }
 
     /// Queues the parcel behind any scans still unstored (order is kept) and stores the
@@ -1121,6 +1147,30 @@ impl Actor {
             notes = %notes.join("; "),
             "{headline}"
         );
+    }
+}
+
+/// Makes sure the reserve file holds its space (written, not sparse); `None` when it
+/// cannot (the disk is already too full: the station runs without a reserve).
+fn hold_reserve(path: &Path) -> Option<PathBuf> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() >= RESERVE_BYTES) {
+        return Some(path.to_path_buf());
+    }
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(path)?;
+        let block = vec![0u8; 64 * 1024];
+        for _ in 0..RESERVE_BYTES / block.len() as u64 {
+            f.write_all(&block)?;
+        }
+        f.sync_all()
+    };
+    match write() {
+        Ok(()) => Some(path.to_path_buf()),
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            warn!(reserve = %path.display(), error = %e, "no space for the disk-full reserve");
+            None
+        }
     }
 }
 
