@@ -254,6 +254,8 @@ impl Records {
     ) -> Result<(Records, Owner), StoreError> {
         let lock = DataLock::acquire(data_dir)?;
         let store = Store::open(db)?;
+        // Named as the holder once the store is migrated and readers can read it.
+        lock.announce();
         Records::spawn(store, Some(lock), opts)
     }
 
@@ -1215,12 +1217,17 @@ impl DataLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(lock_err(e)),
         }
-        // Who holds it, for the message a second instance prints.
+        Ok(DataLock { _file: file, path })
+    }
+
+    /// Writes this process's id into the lock file: who holds it, for the message a
+    /// second instance prints (and for tools that wait for the daemon).
+    pub fn announce(&self) {
+        let mut file = &self._file;
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = write!(file, "{}", std::process::id());
         let _ = file.flush();
-        Ok(DataLock { _file: file, path })
     }
 
     pub fn path(&self) -> &Path {

@@ -158,7 +158,7 @@ impl Store {
         }
         if found < known {
             return Err(StoreError::Corrupt(format!(
-                "schema {found} is older than this build's {known}; start the station (intake run) once to migrate it"
+                "schema {found} is older than this build's {known}: the station is upgrading it now (try again in a moment), or start the station (intake run) once to upgrade it"
             )));
         }
         Ok(Store { conn })
