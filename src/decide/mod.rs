@@ -42,6 +42,14 @@ pub struct InForce {
 /// parcel is judged again.
 const STATION_REASONS: [Reason; 2] = [Reason::RemovedEarly, Reason::MultipleParcels];
 
+/// The station's own reasons a stored scan carries.
+fn station_reasons(scan: &ScanRecord) -> Vec<Reason> {
+    STATION_REASONS
+        .into_iter()
+        .filter(|r| scan.reasons.contains(r))
+        .collect()
+}
+
 /// The record of a parcel the station finished: judged with what is in force.
 pub fn scan(
     f: &Finished,
@@ -219,11 +227,7 @@ pub fn on_manifest_change(
     let mut m = measurement_of(scan);
     m.waybill = WaybillRead::Read(entry.waybill.clone());
     let mut j = judge(&m, Some(entry), &in_force.policy);
-    let kept: Vec<Reason> = STATION_REASONS
-        .into_iter()
-        .filter(|r| scan.reasons.contains(r))
-        .collect();
-    j.add_reasons(&kept);
+    j.add_reasons(&station_reasons(scan));
     if j.verdict.disposition == st.disposition && j.verdict.reasons == st.reasons {
         return None;
     }
@@ -306,10 +310,7 @@ pub fn reprice(
         note.push_str(&format!("; adjustment {a}"));
     }
     let mut verdict = j.verdict;
-    let kept: Vec<Reason> = STATION_REASONS
-        .into_iter()
-        .filter(|r| scan.reasons.contains(r))
-        .collect();
+    let kept = station_reasons(scan);
     if !kept.is_empty() {
         verdict = Verdict::from_reasons(verdict.reasons.into_iter().chain(kept));
     }

@@ -88,6 +88,20 @@ impl Drive {
         f
     }
 
+    /// A parcel weighed, measured and unread, its commit asked for.
+    fn measured_no_read(&mut self, parcel: ParcelId) -> Finished {
+        self.stream(1500, true, 8);
+        self.input(Input::Dims {
+            parcel,
+            result: Ok(dims()),
+        });
+        self.input(Input::Label {
+            parcel,
+            read: WaybillRead::NoRead,
+        });
+        self.commit()
+    }
+
     fn confirm(&mut self, parcel: ParcelId, light: Light) {
         self.input(Input::Committed {
             parcel,
@@ -436,16 +450,7 @@ fn a_failed_commit_warns_the_operator_without_a_verdict_light() {
 #[test]
 fn while_the_store_fails_no_new_parcel_is_taken_until_it_stores_again() {
     let mut d = Drive::new();
-    d.stream(1500, true, 8);
-    d.input(Input::Dims {
-        parcel: 1,
-        result: Ok(dims()),
-    });
-    d.input(Input::Label {
-        parcel: 1,
-        read: WaybillRead::NoRead,
-    });
-    d.commit();
+    d.measured_no_read(1);
     d.input(Input::CommitFailed {
         parcel: 1,
         error: "disk full".into(),
@@ -484,16 +489,7 @@ fn while_the_store_fails_no_new_parcel_is_taken_until_it_stores_again() {
 #[test]
 fn a_store_that_does_not_answer_shows_not_stored_then_the_verdict_when_it_does() {
     let mut d = Drive::new();
-    d.stream(1500, true, 8);
-    d.input(Input::Dims {
-        parcel: 1,
-        result: Ok(dims()),
-    });
-    d.input(Input::Label {
-        parcel: 1,
-        read: WaybillRead::NoRead,
-    });
-    d.commit();
+    d.measured_no_read(1);
     d.advance(Duration::from_secs(3));
     let outs = d.take();
     assert!(has(&outs, |o| matches!(

@@ -63,8 +63,9 @@ impl EventKind {
         }
     }
 
-    /// What the row keeps beside the record it points to.
-    fn detail(&self) -> Value {
+    /// What the row keeps beside the record it points to (and what the dashboard shows
+    /// of a change that is not a record).
+    pub fn detail(&self) -> Value {
         match self {
             EventKind::ScanCommitted(s) => json!({ "disposition": s.disposition }),
             EventKind::ResolutionRecorded(r) => {

@@ -435,9 +435,6 @@ pub(super) async fn status(State(app): State<AppState>) -> Result<Response, ApiE
     })))
 }
 
-/// The live event stream: a `hello`, then every event of the hub until the daemon stops.
-/// The browser's EventSource reconnects by itself (after `retry`), also to a restarted
-/// daemon.
 /// How far back a reconnecting dashboard's `Last-Event-ID` is replayed from the store.
 const REPLAY_MAX: u64 = 10_000;
 
@@ -448,17 +445,7 @@ fn store_event(app: &AppState, ev: &crate::store::Event) -> Event {
     let data = match &ev.kind {
         EventKind::ScanCommitted(rec) => scan_json(rec, &[], has_evidence(app, &rec.id)),
         EventKind::ResolutionRecorded(r) => resolution_to_wire(r, &app.settings.station_id),
-        EventKind::InForce {
-            version,
-            rate_card,
-            why,
-        } => json!({ "version": version, "rate_card": rate_card, "why": why }),
-        EventKind::ManifestChanged {
-            source,
-            inserted,
-            updated,
-        } => json!({ "source": source, "inserted": inserted, "updated": updated }),
-        EventKind::Delivered { records } => json!({ "records": records }),
+        other => other.detail(),
     };
     Event::default()
         .id(ev.seq.to_string())
@@ -466,6 +453,10 @@ fn store_event(app: &AppState, ev: &crate::store::Event) -> Event {
         .data(data.to_string())
 }
 
+/// The live event stream: a `hello`, then every store event (numbered, each once, in
+/// order) and the hub's live device news, until the daemon stops. The browser's
+/// EventSource reconnects by itself (after `retry`), also to a restarted daemon, and its
+/// `Last-Event-ID` brings back what it missed.
 pub(super) async fn events(
     State(app): State<AppState>,
     headers: axum::http::HeaderMap,
