@@ -40,7 +40,10 @@ pub async fn on_hangup(running: Settings, records: Records, mut hups: watch::Rec
                     warn!(sections = %on_restart.join(", "),
                         "these sections changed and take effect only on restart: systemctl restart intake");
                 }
-                info!(version, changed, "configuration reloaded; in force from the next parcel");
+                info!(
+                    version,
+                    changed, "configuration reloaded; in force from the next parcel"
+                );
                 format!("configuration reloaded: in force v{version}")
             }
             Reloaded::Refused(why) => {
@@ -72,7 +75,10 @@ pub async fn reload(running: &Settings, records: &Records) -> Reloaded {
     }
     let on_restart = restart_only_changes(running, &new);
     match records
-        .apply_config(StartOptions::from_settings(&new), "configuration reloaded (SIGHUP)")
+        .apply_config(
+            StartOptions::from_settings(&new),
+            "configuration reloaded (SIGHUP)",
+        )
         .await
     {
         Ok((version, changed)) => Reloaded::Applied {
@@ -88,9 +94,8 @@ pub async fn reload(running: &Settings, records: &Records) -> Reloaded {
 /// only at start.
 fn restart_only_changes(a: &Settings, b: &Settings) -> Vec<&'static str> {
     // The settings types are compared through their Debug form: every field is printed.
-    let differs = |x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| {
-        format!("{x:?}") != format!("{y:?}")
-    };
+    let differs =
+        |x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| format!("{x:?}") != format!("{y:?}");
     let mut out = Vec::new();
     for (name, changed) in [
         ("scale", differs(&a.scale, &b.scale)),
@@ -101,7 +106,10 @@ fn restart_only_changes(a: &Settings, b: &Settings) -> Vec<&'static str> {
         ("weighing", differs(&a.station, &b.station)),
         ("web", differs(&a.web, &b.web)),
         ("sync", differs(&a.sync, &b.sync)),
-        ("manifest", differs(&a.manifest_preload, &b.manifest_preload)),
+        (
+            "manifest",
+            differs(&a.manifest_preload, &b.manifest_preload),
+        ),
         ("sim", differs(&a.sim, &b.sim)),
     ] {
         if changed {
