@@ -225,7 +225,7 @@ fn the_unit_starts_notifies_reloads_and_refuses_a_broken_config() {
         .env_remove("JOURNAL_STREAM")
         .env_remove("WATCHDOG_PID");
     let mut env = BTreeMap::new();
-    for (k, v) in lines.iter().filter(|(k, _)| k == "Environment") {
+    for (_, v) in lines.iter().filter(|(k, _)| k == "Environment") {
         let (name, value) = v.split_once('=').expect("Environment=NAME=value");
         env.insert(name.to_owned(), root.moved(value));
     }
