@@ -633,10 +633,54 @@ impl Layered {
     }
 }
 
+impl Layered {
+    /// Every effective leaf value, by dotted key, with where it came from.
+    pub fn values(&self) -> Vec<(String, &toml::Value, Origin)> {
+        fn walk<'a>(
+            t: &'a toml::Table,
+            prefix: &str,
+            origins: &BTreeMap<String, Origin>,
+            out: &mut Vec<(String, &'a toml::Value, Origin)>,
+        ) {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    toml::Value::Table(inner) => walk(inner, &key, origins, out),
+                    _ => {
+                        let o = origins.get(&key).copied().unwrap_or(Origin::Default);
+                        out.push((key, v, o));
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.table, "", &self.origins, &mut out);
+        out
+    }
+
+    /// Whether the data folder comes from `$STATE_DIRECTORY` (the file does not set it).
+    pub fn data_dir_from_state_directory(&self) -> Option<PathBuf> {
+        if self.origins.get("station.data_dir") == Some(&Origin::File) {
+            return None;
+        }
+        state_directory()
+    }
+}
+
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            // A device table whose `type` the file changes (`[scale] type = "serial"` over the
+            // default's "sim") is replaced whole: the other type's keys would not fit.
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if o.get("type").is_none_or(|t| b.get("type") == Some(t)) =>
+            {
+                merge(b, o)
+            }
             (_, v) => {
                 base.insert(k, v);
             }
