@@ -2,7 +2,7 @@
 //! validated [`Settings`]. After that nothing re-validates. A bad key names the file, the key
 //! and the fix.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -261,30 +261,39 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Loads `path`, or the embedded default when `None`.
+    /// Loads `path` laid over the embedded default, or the embedded default alone when
+    /// `None`.
     pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
         let source = match path {
             Some(p) => Source::File(p.to_path_buf()),
             None => Source::Embedded("station.toml"),
         };
-        let bytes = source.read().map_err(|e| ConfigError::Read {
-            file: source.describe(),
-            source: e,
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| ConfigError::Syntax {
-            file: source.describe(),
-            message: "is not UTF-8 text".into(),
-        })?;
+        let text = read_text(&source)?;
         Settings::from_toml(&text, source)
     }
 
-    /// Validates configuration text that came from `source`.
+    /// Validates configuration text that came from `source`, laid over the embedded default
+    /// (keys it does not name keep their default).
     pub fn from_toml(text: &str, source: Source) -> Result<Settings, ConfigError> {
+        let layered = Layered::over_default(text, &source)?;
+        Settings::from_layered(layered)
+    }
+
+    /// Validates a layered configuration.
+    pub fn from_layered(layered: Layered) -> Result<Settings, ConfigError> {
+        let Layered {
+            table,
+            origins,
+            source,
+            text,
+        } = layered;
         let file = source.describe();
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: file.clone(),
-            message: toml_error_line(text, &e),
-        })?;
+        let from_file = |key: &str| origins.get(key) == Some(&Origin::File);
+        let raw: RawConfig =
+            RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
+                file: file.clone(),
+                message: unknown_key_line(&text, &e),
+            })?;
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             file: file.clone(),
             key: key.to_owned(),
@@ -354,7 +363,11 @@ impl Settings {
                 "cannot be negative; 0 reprices every difference".into(),
             ));
         }
-        let rate_card_source = resolve(&source, &raw.pricing.rate_card);
+        let rate_card_source = resolve(
+            &source,
+            &raw.pricing.rate_card,
+            from_file("pricing.rate_card"),
+        );
         let card_bytes = rate_card_source.read().map_err(|e| {
             invalid(
                 "pricing.rate_card",
@@ -494,8 +507,10 @@ impl Settings {
                 .map_err(|e| invalid(&e.key, e.message))?;
 
         let data_dir = match &source {
-            Source::File(path) => base_dir(path).join(&raw.station.data_dir),
-            Source::Embedded(_) => PathBuf::from(&raw.station.data_dir),
+            Source::File(path) if from_file("station.data_dir") => {
+                base_dir(path).join(&raw.station.data_dir)
+            }
+            _ => state_directory().unwrap_or_else(|| PathBuf::from(&raw.station.data_dir)),
         };
 
         let sync = crate::sync::config::from_raw(raw.sync, &source)
@@ -514,7 +529,11 @@ impl Settings {
             },
             waybill: WaybillRules { patterns },
             rate_card_source,
-            manifest_preload: raw.manifest.preload.map(|p| resolve(&source, &p)),
+            manifest_preload: raw
+                .manifest
+                .preload
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| resolve(&source, &p, from_file("manifest.preload"))),
             station,
             sim,
             barcode: raw.barcode,
@@ -529,6 +548,182 @@ impl Settings {
     /// The SQLite store's path.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("intake.db")
+    }
+}
+
+/// Under systemd, the unit's `StateDirectory=` (e.g. /var/lib/intake): the data folder
+/// when the config file does not set `station.data_dir`.
+fn state_directory() -> Option<PathBuf> {
+    let v = std::env::var_os("STATE_DIRECTORY")?;
+    // Several directories are separated by ':'; the first is ours.
+    let first = v.to_str().map_or(v.clone(), |s| {
+        s.split(':').next().unwrap_or_default().into()
+    });
+    (!first.is_empty()).then(|| PathBuf::from(first))
+}
+
+fn read_text(source: &Source) -> Result<String, ConfigError> {
+    let bytes = source.read().map_err(|e| ConfigError::Read {
+        file: source.describe(),
+        source: e,
+    })?;
+    String::from_utf8(bytes).map_err(|_| ConfigError::Syntax {
+        file: source.describe(),
+        message: "is not UTF-8 text".into(),
+    })
+}
+
+/// Where an effective value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The embedded default.
+    Default,
+    /// The config file.
+    File,
+}
+
+/// A configuration file laid over the embedded default, on the TOML value level: tables
+/// merge key by key (recursively); any other value (arrays included) replaces the default's.
+#[derive(Debug, Clone)]
+pub struct Layered {
+    /// The effective configuration, before validation.
+    pub table: toml::Table,
+    /// Every leaf's dotted key (`limits.max_weight`; arrays as one leaf) and its origin.
+    pub origins: BTreeMap<String, Origin>,
+    /// The file laid over the default (or the default itself).
+    pub source: Source,
+    text: String,
+}
+
+impl Layered {
+    /// Reads `path` (or only the default) and lays it over the embedded default.
+    pub fn load(path: Option<&Path>) -> Result<Layered, ConfigError> {
+        let source = match path {
+            Some(p) => Source::File(p.to_path_buf()),
+            None => Source::Embedded("station.toml"),
+        };
+        let text = read_text(&source)?;
+        Layered::over_default(&text, &source)
+    }
+
+    /// Lays `text` (from `source`) over the embedded default.
+    pub fn over_default(text: &str, source: &Source) -> Result<Layered, ConfigError> {
+        let parse = |text: &str, file: String| {
+            toml::from_str::<toml::Table>(text).map_err(|e| ConfigError::Syntax {
+                file,
+                message: toml_error_line(text, &e),
+            })
+        };
+        let mut table = parse(EMBEDDED_CONFIG, "(embedded) station.toml".into())?;
+        let mut origins = BTreeMap::new();
+        leaves(&table, "", Origin::Default, &mut origins);
+        let over = parse(text, source.describe())?;
+        leaves(&over, "", Origin::File, &mut origins);
+        merge(&mut table, over);
+        // A default leaf that the file replaced with a table of its own is gone.
+        let mut live = BTreeMap::new();
+        leaves(&table, "", Origin::Default, &mut live);
+        origins.retain(|k, _| live.contains_key(k));
+        Ok(Layered {
+            table,
+            origins,
+            source: source.clone(),
+            text: text.to_owned(),
+        })
+    }
+}
+
+impl Layered {
+    /// Every effective leaf value, by dotted key, with where it came from.
+    pub fn values(&self) -> Vec<(String, &toml::Value, Origin)> {
+        fn walk<'a>(
+            t: &'a toml::Table,
+            prefix: &str,
+            origins: &BTreeMap<String, Origin>,
+            out: &mut Vec<(String, &'a toml::Value, Origin)>,
+        ) {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    toml::Value::Table(inner) => walk(inner, &key, origins, out),
+                    _ => {
+                        let o = origins.get(&key).copied().unwrap_or(Origin::Default);
+                        out.push((key, v, o));
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.table, "", &self.origins, &mut out);
+        out
+    }
+
+    /// Whether the data folder comes from `$STATE_DIRECTORY` (the file does not set it).
+    pub fn data_dir_from_state_directory(&self) -> Option<PathBuf> {
+        if self.origins.get("station.data_dir") == Some(&Origin::File) {
+            return None;
+        }
+        state_directory()
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            // A device table whose `type` the file changes (`[scale] type = "serial"` over the
+            // default's "sim") is replaced whole: the other type's keys would not fit.
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if o.get("type").is_none_or(|t| b.get("type") == Some(t)) =>
+            {
+                merge(b, o)
+            }
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn leaves(t: &toml::Table, prefix: &str, origin: Origin, out: &mut BTreeMap<String, Origin>) {
+    for (k, v) in t {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(inner) => leaves(inner, &key, origin, out),
+            _ => {
+                // A file's leaf under a key replaces every default leaf below it.
+                out.retain(|o, _| !o.starts_with(&format!("{key}.")));
+                out.insert(key, origin);
+            }
+        }
+    }
+}
+
+/// A deserialization error of the merged configuration, with the line of an unknown key in
+/// the file when the file has it (the merged value has no positions of its own).
+fn unknown_key_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim_end().to_owned();
+    let unknown = msg
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split_once('`'))
+        .map(|(k, _)| k.to_owned());
+    let Some(key) = unknown else { return msg };
+    let line = text.lines().position(|l| {
+        let l = l.trim_start();
+        l.strip_prefix(key.as_str())
+            .is_some_and(|r| r.trim_start().starts_with('='))
+    });
+    let fix = "fix the spelling, or see `intake config default` for every key";
+    match line {
+        Some(i) => format!("line {}: {msg}; {fix}", i + 1),
+        None => format!("{msg}; {fix}"),
     }
 }
 
@@ -549,12 +744,12 @@ fn base_dir(config: &Path) -> PathBuf {
     config.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// A path named in a config: relative to the config file's directory; in the embedded
-/// config, the embedded file of that name.
-fn resolve(config: &Source, name: &str) -> Source {
+/// A path named in a config: relative to the config file's directory when the file names
+/// it; named by the embedded default, the embedded file of that name.
+fn resolve(config: &Source, name: &str, from_file: bool) -> Source {
     match config {
-        Source::File(path) => Source::File(base_dir(path).join(name)),
-        Source::Embedded(_) => EMBEDDED_FILES
+        Source::File(path) if from_file => Source::File(base_dir(path).join(name)),
+        _ => EMBEDDED_FILES
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(n, _)| Source::Embedded(n))

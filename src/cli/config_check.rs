@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use intake::config::Settings;
+use intake::config::{Layered, Origin, Settings};
 use serde_json::json;
 
 use super::{Context, bad_input};
@@ -27,6 +27,13 @@ enum ConfigSub {
     },
     /// Print the embedded default config, to start a station's own file from.
     Default,
+    /// Print the effective configuration (the file laid over the embedded default) and where
+    /// each value came from.
+    Show {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl ConfigCmd {
@@ -36,6 +43,7 @@ impl ConfigCmd {
                 print!("{}", intake::config::EMBEDDED_CONFIG);
                 Ok(ExitCode::SUCCESS)
             }
+            ConfigSub::Show { json } => show(ctx, json),
             ConfigSub::Check { path, json } => {
                 let s = match path {
                     Some(p) => Settings::load(Some(&p)).map_err(bad_input)?,
@@ -83,4 +91,51 @@ impl ConfigCmd {
             }
         }
     }
+}
+
+/// `intake config show`: validated first (a bad config is bad input), then every leaf.
+fn show(ctx: &Context, as_json: bool) -> anyhow::Result<ExitCode> {
+    let layered = Layered::load(ctx.config.as_deref()).map_err(bad_input)?;
+    Settings::from_layered(layered.clone()).map_err(bad_input)?;
+    let file = layered.source.describe();
+    let from = |o: Origin| match o {
+        Origin::Default => "default".to_owned(),
+        Origin::File => file.clone(),
+    };
+    let state = layered.data_dir_from_state_directory();
+    let rows: Vec<(String, String, String, serde_json::Value)> = layered
+        .values()
+        .into_iter()
+        .map(|(key, value, origin)| match (&state, key.as_str()) {
+            (Some(dir), "station.data_dir") => {
+                let d = dir.display().to_string();
+                let shown = toml::Value::String(d.clone()).to_string();
+                (key, shown, "$STATE_DIRECTORY".to_owned(), json!(d))
+            }
+            _ => {
+                let j = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+                (key, value.to_string(), from(origin), j)
+            }
+        })
+        .collect();
+    if as_json {
+        let values: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(k, _, f, v)| json!({"key": k, "value": v, "from": f}))
+            .collect();
+        println!("{}", json!({"source": file, "values": values}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("# effective configuration: {file} over the embedded default");
+    let width = rows
+        .iter()
+        .map(|(k, v, _, _)| k.len() + v.len() + 3)
+        .max()
+        .unwrap_or(0)
+        .min(72);
+    for (key, value, from, _) in &rows {
+        let line = format!("{key} = {value}");
+        println!("{line:<width$}  # {from}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -137,7 +137,7 @@ fn load_dimensions(path: Option<&Path>) -> anyhow::Result<(String, DimsConfig)> 
         .map_err(bad_input)?;
     let Some(section) = table.get("dimensions") else {
         return Err(bad_input(anyhow::anyhow!(
-            "{source} has no [dimensions] table; see config/pi.example.toml"
+            "{source} has no [dimensions] table; see config/pi.toml"
         )));
     };
     let raw: RawDimensions = section

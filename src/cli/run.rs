@@ -13,7 +13,8 @@ use serde_json::json;
 use super::{Context, bad_input};
 
 /// Run the station: weigh, measure, read, judge, store, signal. Runs on simulated devices
-/// unless the config names real ones. Stops on Ctrl-C / SIGTERM after the parcel in progress.
+/// unless the config names real ones. Stops on Ctrl-C / SIGTERM after the parcel in progress;
+/// SIGHUP reloads the configuration file (rules and rate card, from the next parcel).
 #[derive(Debug, Args)]
 pub(crate) struct Run {
     /// Stop after this many parcels and print a summary (with the simulated dock: the
@@ -74,13 +75,14 @@ impl Run {
             settings.web.listen = addr;
             settings.web.validate_listen().map_err(bad_input)?;
         }
-        let opts = RunOptions {
+        let mut opts = RunOptions {
             parcels: self.parcels,
             sim: SimOptions {
                 fast: self.fast,
                 parcels: self.parcels,
                 truth_file: self.truth.clone(),
             },
+            reload: None,
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -89,7 +91,11 @@ impl Run {
             .context("cannot start the async runtime")?;
         let started = Instant::now();
         let summary = rt
-            .block_on(async { daemon::run(&settings, opts, shutdown_signal()).await })
+            .block_on(async {
+                let stop = shutdown_signal();
+                opts.reload = hangups();
+                daemon::run(&settings, opts, stop).await
+            })
             .map_err(|e| {
                 if e.is_bad_input() {
                     bad_input(e)
@@ -134,6 +140,32 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     async move {
         let _ = rx.wait_for(|s| *s).await;
     }
+}
+
+/// Counts SIGHUPs (systemd's `ExecReload`): each one asks the daemon to reload its
+/// configuration. Installed before start-up, so a SIGHUP then is counted, never fatal.
+/// Call inside the runtime.
+fn hangups() -> Option<tokio::sync::watch::Receiver<u64>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: reload needs a restart");
+                return None;
+            }
+        };
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tx.send_modify(|n| *n += 1);
+            }
+        });
+        Some(rx)
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 fn print_summary(s: &Summary, took: std::time::Duration, as_json: bool) {

@@ -283,63 +283,91 @@ pub fn open(
     let (box_tx, box_rx) = watch::channel::<Option<SimBox>>(None);
     let (label_tx, label_rx) = watch::channel::<Option<LabelSpec>>(None);
 
-    let (scale, sim_scale): (Box<dyn Scale>, Option<DockScale>) = match &settings.scale {
-        ScaleSettings::Serial(s) => {
-            let scale = SerialScale::open(s.clone()).map_err(|e| {
+    // Every device is tried; all that fail are named together, each with its fix.
+    let mut failed: Vec<String> = Vec::new();
+    let opened_scale = || -> Result<(Box<dyn Scale>, Option<DockScale>), OpenDevicesError> {
+        Ok(match &settings.scale {
+            ScaleSettings::Serial(s) => {
+                let scale = SerialScale::open(s.clone()).map_err(|e| {
                 OpenDevicesError(format!(
-                    "{e}; check the cable and scale.port (a /dev/serial/by-id/… name survives replugging), and that this user is in the dialout group"
+                    "{e}; and that this user is in the dialout group (scale.port names the port)"
                 ))
             })?;
-            (Box::new(scale), None)
-        }
-        ScaleSettings::Sim(s) => {
-            let (handle, path) = SimScale::spawn(s.protocol, load_rx, s.options.clone())
-                .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
-            // Poll as often as the simulated scale updates, as a real station would be set up.
-            let serial = SerialSettings {
-                poll_interval: s.options.interval,
-                ..SerialSettings::new(&path, s.protocol)
-            };
-            let scale = SerialScale::open(serial)
-                .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
-            (Box::new(scale), Some(DockScale::Sim(handle)))
-        }
-        // A replayed capture weighs; the simulated dock supplies everything else (the
-        // platform load it would put on the simulated scale is not used).
-        ScaleSettings::Replay(r) => {
-            let (handle, serial) =
-                replay::start(r).map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
-            let scale = SerialScale::open(serial)
-                .map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
-            (Box::new(scale), Some(DockScale::Replay(handle)))
-        }
+                (Box::new(scale), None)
+            }
+            ScaleSettings::Sim(s) => {
+                let (handle, path) = SimScale::spawn(s.protocol, load_rx, s.options.clone())
+                    .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
+                // Poll as often as the simulated scale updates, as a real station would be set up.
+                let serial = SerialSettings {
+                    poll_interval: s.options.interval,
+                    ..SerialSettings::new(&path, s.protocol)
+                };
+                let scale = SerialScale::open(serial)
+                    .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
+                (Box::new(scale), Some(DockScale::Sim(handle)))
+            }
+            // A replayed capture weighs; the simulated dock supplies everything else (the
+            // platform load it would put on the simulated scale is not used).
+            ScaleSettings::Replay(r) => {
+                let (handle, serial) =
+                    replay::start(r).map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
+                let scale = SerialScale::open(serial)
+                    .map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
+                (Box::new(scale), Some(DockScale::Replay(handle)))
+            }
+        })
     };
+    let scale = opened_scale()
+        .map_err(|e| failed.push(format!("scale: {}", e.0)))
+        .ok();
 
     let mut sensors = Vec::new();
     for s in &settings.dimensions.sensors {
-        let finder = s
-            .device
-            .open(&s.name, s.axis, &box_rx)
-            .map_err(|e| OpenDevicesError(format!("dimension sensor \"{}\": {e}", s.name)))?;
-        sensors.push((s.axis, finder));
+        match s.device.open(&s.name, s.axis, &box_rx) {
+            Ok(finder) => sensors.push((s.axis, finder)),
+            Err(e) => failed.push(format!("dimension sensor \"{}\": {e}", s.name)),
+        }
     }
     let dims = RangeDims {
         cfg: settings.dimensions.clone(),
         sensors,
     };
 
+    // A V4L2 camera opens lazily (on the first capture); a device node that is not there is
+    // named now with the rest.
+    if let CameraSettings::V4l2(v) = &settings.camera
+        && !v.device.exists()
+    {
+        failed.push(format!(
+            "camera: {} does not exist; plug the USB camera in, check `ls /dev/video*` and camera.device, and that this user is in the video group",
+            v.device.display()
+        ));
+    }
     let camera = open_camera(&settings.camera, settings.sim.seed, label_rx)
-        .map_err(|e| OpenDevicesError(format!("camera: {e}")))?;
-    let reader =
-        Reader::new(&settings.barcode).map_err(|e| OpenDevicesError(format!("barcode: {e}")))?;
-    let label = CameraLabels(LabelCamera::new(camera, reader, settings.waybill.clone()));
+        .map_err(|e| failed.push(format!("camera: {e}")))
+        .ok();
+    let reader = Reader::new(&settings.barcode)
+        .map_err(|e| failed.push(format!("barcode: {e}")))
+        .ok();
 
-    let mut indicator: Box<dyn Indicator> = match &settings.indicator {
-        IndicatorConfig::Sim => Box::new(intake_hal::operator::LogIndicator::default()),
+    let indicator: Option<Box<dyn Indicator>> = match &settings.indicator {
+        IndicatorConfig::Sim => Some(Box::new(intake_hal::operator::LogIndicator::default())),
         real => real
             .open_indicator()
-            .map_err(|e| OpenDevicesError(format!("indicator: {e}")))?,
+            .map_err(|e| failed.push(format!("indicator: {e}")))
+            .ok(),
     };
+    let (Some((scale, sim_scale)), Some(camera), Some(reader), Some(mut indicator), true) =
+        (scale, camera, reader, indicator, failed.is_empty())
+    else {
+        return Err(OpenDevicesError(format!(
+            "{} device(s) could not be opened:\n  - {}",
+            failed.len(),
+            failed.join("\n  - ")
+        )));
+    };
+    let label = CameraLabels(LabelCamera::new(camera, reader, settings.waybill.clone()));
 
     let dock = match sim_scale {
         None => None,

@@ -11,7 +11,9 @@
 
 pub mod devices;
 pub mod evidence;
+pub mod reload;
 pub mod status;
+pub mod systemd;
 mod timing;
 
 use std::collections::BTreeMap;
@@ -71,6 +73,8 @@ pub struct RunOptions {
     pub parcels: Option<u64>,
     /// How the simulated dock runs (when the devices are simulated).
     pub sim: devices::SimOptions,
+    /// Counts SIGHUPs: each one reloads the configuration file ([`reload`]).
+    pub reload: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// Why the daemon could not run.
@@ -216,6 +220,9 @@ async fn run_with(
     let hub = crate::web::Hub::new();
     let web = crate::web::WebServer::start(settings, hub.clone(), records.clone())?;
     let feeder = tokio::spawn(crate::web::feed(records.subscribe(), hub.clone()));
+    let reloader = opts
+        .reload
+        .map(|hups| tokio::spawn(reload::on_hangup(settings.clone(), records.clone(), hups)));
     let summary = drive(
         settings,
         records,
@@ -230,6 +237,9 @@ async fn run_with(
     .await;
     web.stop().await;
     feeder.abort();
+    if let Some(r) = reloader {
+        r.abort();
+    }
     drop(dock);
     if let Some(t) = sync_task {
         t.abort();
@@ -328,6 +338,8 @@ pub async fn drive(
     tokio::pin!(shutdown);
     info!(station = %settings.station_id, in_force = records.in_force().version, "station ready");
     indicator_show(&mut *indicator, &ready()).await;
+    let mut heartbeat = systemd::Heartbeat::from_env();
+    systemd::ready(&systemd::status_line(0, None, records.in_force().version));
 
     loop {
         let deadline = station.poll_timeout().map(Instant::from_std);
@@ -405,8 +417,18 @@ pub async fn drive(
                     }
                 }
             }
+            () = heartbeat.tick() => {
+                // From the loop itself: a stalled loop stops pinging and systemd restarts it.
+                let (parcels, version) = (summary.parcels, records.in_force().version);
+                let depth = records.read(|st| st.outbox_depth());
+                heartbeat.beat();
+                tokio::spawn(async move {
+                    systemd::status(&systemd::status_line(parcels, depth.await.ok(), version));
+                });
+            }
             () = &mut shutdown, if !stopping => {
                 info!("stopping: finishing the parcel in progress");
+                systemd::stopping();
                 stopping = true;
             }
         }

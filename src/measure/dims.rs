@@ -9,7 +9,7 @@
 //! if they disagree by more than `max_spread` (a hand in the beam, a parcel still moving,
 //! an irregular shape) there is no measurement but a `sensor_fault` the operator can act on.
 //!
-//! Config (the daemon embeds this as `[dimensions]`; see `config/pi.example.toml`):
+//! Config (the daemon embeds this as `[dimensions]`; see `config/pi.toml`):
 //! ```toml
 //! [dimensions]
 //! samples = 5              # readings per axis
@@ -601,9 +601,9 @@ path = "/dev/serial/by-id/usb-lidar"
     }
 
     #[test]
-    fn the_pi_example_config_is_valid() {
+    fn the_pi_config_is_valid() {
         use intake_hal::operator::config::{IndicatorConfig, RawIndicator};
-        let text = include_str!("../../config/pi.example.toml");
+        let text = include_str!("../../config/pi.toml");
         let table: toml::Table = toml::from_str(text).unwrap();
         let raw: RawDimensions = table["dimensions"].clone().try_into().unwrap();
         let c = DimsConfig::from_raw(&raw, "dimensions").unwrap();

@@ -1,5 +1,5 @@
 //! Config for the operator's light, buzzer and foot switch: the daemon embeds it as the
-//! `[indicator]` table (see `config/pi.example.toml`).
+//! `[indicator]` table (see `config/pi.toml`).
 //!
 //! ```toml
 //! [indicator]

@@ -9,7 +9,7 @@
 //! timing_budget = "50ms"   # 20, 33, 50, 100, 200, 500 ms (15 ms in short mode)
 //! ```
 //!
-//! The daemon embeds this as `[dimensions.sensors.device]` (see `config/pi.example.toml`).
+//! The daemon embeds this as `[dimensions.sensors.device]` (see `config/pi.toml`).
 
 use std::path::PathBuf;
 use std::time::Duration;
