@@ -292,17 +292,10 @@ impl Settings {
         };
 
         let station_id = raw.station.id.trim().to_owned();
-        if station_id.is_empty()
-            || !station_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if let Err(why) = crate::sync::wire::check_station_id(&station_id) {
             return Err(invalid(
                 "station.id",
-                format!(
-                    "\"{}\" must be letters, digits, '-' or '_' (it names this station at head office)",
-                    raw.station.id
-                ),
+                format!("{why} (it names this station at head office)"),
             ));
         }
         if raw.station.data_dir.trim().is_empty() {
@@ -455,7 +448,9 @@ impl Settings {
             sm.torn_label_permille,
             sm.unknown_waybill_permille,
         ];
-        if permille.iter().sum::<u32>() > 1000 {
+        // Checked: a wrapping sum let `over_weight_permille = 4294967295` through.
+        let total = permille.iter().try_fold(0u32, |a, &b| a.checked_add(b));
+        if total.is_none_or(|t| t > 1000) {
             return Err(invalid(
                 "sim",
                 "the shares of bad parcels add up to more than 1000 per mille".into(),
