@@ -28,6 +28,10 @@ const EMBEDDED_FILES: [(&str, &str); 2] = [
     ),
 ];
 
+/// The largest configuration, rate card or preloaded manifest read (`/dev/zero` as a rate
+/// card used to be read until memory ran out).
+pub const MAX_SOURCE_FILE: u64 = 64 << 20;
+
 /// Where a configuration (or a file it names) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -45,7 +49,7 @@ impl Source {
         }
     }
 
-    /// Reads the whole file.
+    /// Reads the whole file: a regular file of at most [`MAX_SOURCE_FILE`] bytes.
     pub fn read(&self) -> Result<Vec<u8>, std::io::Error> {
         match self {
             Source::Embedded(name) => EMBEDDED_FILES
@@ -54,7 +58,7 @@ impl Source {
                 .find(|(n, _)| n == name)
                 .map(|(_, text)| text.as_bytes().to_vec())
                 .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, *name)),
-            Source::File(p) => std::fs::read(p),
+            Source::File(p) => crate::userfile::read_input(p, MAX_SOURCE_FILE),
         }
     }
 }
