@@ -240,9 +240,17 @@ mod tests {
         assert_eq!(p.rejected_unreported(), 1000 - REPORTED_REJECTIONS as u64);
         assert_eq!(p.rejected[19].line, 21);
         for r in &p.rejected {
-            assert!(r.message.chars().count() <= MAX_MESSAGE_CHARS + 1, "{}", r.message);
+            assert!(
+                r.message.chars().count() <= MAX_MESSAGE_CHARS + 1,
+                "{}",
+                r.message
+            );
         }
-        assert!(p.rejected[0].message.ends_with('…'), "{}", p.rejected[0].message);
+        assert!(
+            p.rejected[0].message.ends_with('…'),
+            "{}",
+            p.rejected[0].message
+        );
     }
 
     #[test]

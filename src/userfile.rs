@@ -278,7 +278,9 @@ mod tests {
         assert_eq!(read_input(&p, 10).unwrap(), b"0123456789");
         let e = read_input(&p, 9).unwrap_err().to_string();
         assert!(e.contains("10 bytes, more than the 9 bytes"), "{e}");
-        let e = read_input(Path::new("/dev/zero"), 1 << 20).unwrap_err().to_string();
+        let e = read_input(Path::new("/dev/zero"), 1 << 20)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a character device, not a regular file"), "{e}");
         let e = read_input(dir.path(), 1 << 20).unwrap_err().to_string();
         assert!(e.contains("a directory"), "{e}");
@@ -288,7 +290,9 @@ mod tests {
             left: 100,
             max: 100,
         };
-        let e = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err().to_string();
+        let e = std::io::copy(&mut r, &mut std::io::sink())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("larger, more than the 100 bytes"), "{e}");
         assert_eq!(size_text(64 << 20), "64 MiB");
     }

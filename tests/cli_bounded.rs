@@ -116,7 +116,11 @@ fn a_manifest_of_bad_rows_streams_in_flat_memory_and_reports_the_first_twenty() 
     let d = Dir::new();
     let path = d.join("bad.csv");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    writeln!(f, "waybill,destination,declared_weight,declared_dims,quoted_price,consignee_id_on_file,duties").unwrap();
+    writeln!(
+        f,
+        "waybill,destination,declared_weight,declared_dims,quoted_price,consignee_id_on_file,duties"
+    )
+    .unwrap();
     let rows = 600_000;
     for i in 0..rows {
         writeln!(f, "NOTAWAYBILL{i:08},JP,1 lb,12x10x8 in,,no,").unwrap();
@@ -130,7 +134,11 @@ fn a_manifest_of_bad_rows_streams_in_flat_memory_and_reports_the_first_twenty() 
     assert_eq!(m.code, 2, "{}", m.stderr);
     let lines: Vec<&str> = m.stderr.lines().collect();
     assert_eq!(lines.len(), 21, "{}", &m.stderr[..m.stderr.len().min(2000)]);
-    assert!(lines[0].contains("bad.csv:2: skipped: waybill"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("bad.csv:2: skipped: waybill"),
+        "{}",
+        lines[0]
+    );
     assert!(
         lines[20].contains(&format!("and {} more rows skipped", rows - 20)),
         "{}",
@@ -152,7 +160,11 @@ fn a_manifest_of_bad_rows_streams_in_flat_memory_and_reports_the_first_twenty() 
 fn config_check_refuses_a_device_as_rate_card_or_manifest_and_a_huge_config() {
     let d = Dir::new();
     for (from, to, what) in [
-        ("rate_card = \"rates.toml\"", "rate_card = \"/dev/zero\"", "rate"),
+        (
+            "rate_card = \"rates.toml\"",
+            "rate_card = \"/dev/zero\"",
+            "rate",
+        ),
         (
             "preload = \"manifest-sample.csv\"",
             "preload = \"/dev/zero\"",
@@ -211,14 +223,24 @@ fn scale_decode_streams_and_merges_a_run_of_rejected_bytes() {
     drop(f);
     for protocol in ["mt-sics", "toledo", "sma", "nci", "cas"] {
         let m = measure(
-            d.cmd(&["scale", "decode", "--protocol", protocol, path.to_str().unwrap()]),
+            d.cmd(&[
+                "scale",
+                "decode",
+                "--protocol",
+                protocol,
+                path.to_str().unwrap(),
+            ]),
             Duration::from_secs(120),
         );
         assert_eq!(m.code, 0, "{protocol}: {}", m.stderr);
         let lines: Vec<&str> = m.stdout.lines().collect();
         assert!(lines.len() <= 2, "{protocol}: {} lines", lines.len());
         assert!(lines[0].starts_with("rejected"), "{protocol}: {}", lines[0]);
-        assert!(m.peak_kib < 64 * 1024, "{protocol}: peak {} KiB", m.peak_kib);
+        assert!(
+            m.peak_kib < 64 * 1024,
+            "{protocol}: peak {} KiB",
+            m.peak_kib
+        );
         println!(
             "figure: scale decode --protocol {protocol} of 40 MiB of line feeds: {} line(s), peak {} KiB",
             lines.len(),
@@ -240,12 +262,22 @@ fn scale_decode_streams_and_merges_a_run_of_rejected_bytes() {
     let both_path = d.join("lf-then-toledo.bin");
     std::fs::write(&both_path, both).unwrap();
     let after = d
-        .run(&["scale", "decode", "--protocol", "toledo", both_path.to_str().unwrap()])
+        .run(&[
+            "scale",
+            "decode",
+            "--protocol",
+            "toledo",
+            both_path.to_str().unwrap(),
+        ])
         .expect_code(0)
         .stdout();
-    // The transcript begins with 7 bytes of a cut frame: they join the run of line feeds.
+    // The transcript begins with 7 bytes of a cut frame: garbage like the line feeds, so
+    // they join their run.
     let (first, rest) = after.split_once('\n').unwrap();
-    assert!(first.starts_with("rejected") && first.contains("in a row"), "{first}");
+    assert!(
+        first.starts_with("rejected") && first.contains("in a row"),
+        "{first}"
+    );
     assert!(rest.contains("reading"), "{rest}");
     assert_eq!(rest, alone.split_once('\n').unwrap().1);
 
@@ -256,7 +288,13 @@ fn scale_decode_streams_and_merges_a_run_of_rejected_bytes() {
     refused_one_line(&m, "character device");
     let p = fifo(&d, "cap.bin");
     let m = measure(
-        d.cmd(&["scale", "decode", "--protocol", "toledo", p.to_str().unwrap()]),
+        d.cmd(&[
+            "scale",
+            "decode",
+            "--protocol",
+            "toledo",
+            p.to_str().unwrap(),
+        ]),
         Duration::from_secs(20),
     );
     refused_one_line(&m, "FIFO");

@@ -10,7 +10,11 @@ use util::{Dir, Run};
 fn check_with(from: &str, to: &str) -> Run {
     let d = Dir::new();
     let text = intake::config::EMBEDDED_CONFIG.replace(from, to);
-    assert_ne!(text, intake::config::EMBEDDED_CONFIG, "{from} not in the config");
+    assert_ne!(
+        text,
+        intake::config::EMBEDDED_CONFIG,
+        "{from} not in the config"
+    );
     let cfg = d.write("station.toml", &text);
     d.write("rates.toml", include_str!("../config/rates.toml"));
     d.write(
@@ -33,7 +37,10 @@ fn refused(run: Run, key: &str) -> String {
 fn a_permille_share_that_wraps_the_sum_is_refused() {
     // 4294967295 + 3 × 60 wrapped to 179, under 1000: every simulated parcel was over weight.
     let err = refused(
-        check_with("over_weight_permille = 60", "over_weight_permille = 4294967295"),
+        check_with(
+            "over_weight_permille = 60",
+            "over_weight_permille = 4294967295",
+        ),
         "sim",
     );
     assert!(err.contains("1000 per mille"), "{err}");
@@ -65,7 +72,11 @@ fn a_station_id_head_office_refuses_is_refused_by_config_check() {
         "station.id",
     );
     assert!(err.contains("1 to 64"), "{err}");
-    check_with("id = \"sim-dock-01\"", &format!("id = \"{}\"", "d".repeat(64))).expect_code(0);
+    check_with(
+        "id = \"sim-dock-01\"",
+        &format!("id = \"{}\"", "d".repeat(64)),
+    )
+    .expect_code(0);
     // The same rule head office decodes batches with.
     assert!(intake::sync::wire::check_station_id(&"d".repeat(64)).is_ok());
     assert!(intake::sync::wire::check_station_id(&long).is_err());
@@ -82,7 +93,10 @@ fn a_zero_side_is_not_priced() {
         let err = run.stderr();
         assert!(err.contains("at least 1 mm"), "{dims}: {err}");
         // clap adds its "For more information" hint; the error itself is one line.
-        assert!(err.lines().next().unwrap().contains("at least 1 mm"), "{err}");
+        assert!(
+            err.lines().next().unwrap().contains("at least 1 mm"),
+            "{err}"
+        );
         assert!(run.stdout().is_empty(), "{}", run.stdout());
     }
 }

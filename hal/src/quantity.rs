@@ -449,7 +449,11 @@ impl FromStr for Dims {
                 return Err(QuantityError::SideTooSmall {
                     text: text.to_owned(),
                     side: p.to_owned(),
-                    why: if len == Length::ZERO { "zero" } else { "too small" },
+                    why: if len == Length::ZERO {
+                        "zero"
+                    } else {
+                        "too small"
+                    },
                 });
             }
             Ok(len)
@@ -701,9 +705,18 @@ mod tests {
     #[test]
     fn zero_and_tiny_sides_are_refused_like_negative_ones() {
         // Issue 16: `intake quote --dims 0x10x10in` was priced.
-        for text in ["0x10x10in", "10x0x10 in", "10 x 10 x 0 cm", "0.01x10x10 mm", "10x10x0.5mm"] {
+        for text in [
+            "0x10x10in",
+            "10x0x10 in",
+            "10 x 10 x 0 cm",
+            "0.01x10x10 mm",
+            "10x10x0.5mm",
+        ] {
             let e = text.parse::<Dims>().unwrap_err();
-            assert!(matches!(e, QuantityError::SideTooSmall { .. }), "{text}: {e}");
+            assert!(
+                matches!(e, QuantityError::SideTooSmall { .. }),
+                "{text}: {e}"
+            );
             assert!(e.to_string().contains("at least 1 mm"), "{e}");
         }
         let e = "0x10x10in".parse::<Dims>().unwrap_err().to_string();

@@ -35,9 +35,9 @@ fn check_preload(s: &Settings) -> anyhow::Result<()> {
     let Some(src) = &s.manifest_preload else {
         return Ok(());
     };
-    let bytes = src.read().map_err(|e| {
-        anyhow::anyhow!("cannot read manifest.preload {}: {e}", src.describe())
-    })?;
+    let bytes = src
+        .read()
+        .map_err(|e| anyhow::anyhow!("cannot read manifest.preload {}: {e}", src.describe()))?;
     intake::manifest::parse_csv(&bytes, &s.waybill)
         .map_err(|e| anyhow::anyhow!("manifest.preload {}: {e}", src.describe()))?;
     Ok(())

@@ -180,8 +180,9 @@ fn frame_text(f: &Result<Frame, FrameError>) -> String {
 const MAX_RAW_DUMP: u64 = 4 << 30;
 const MAX_CAPTURE: u64 = 256 << 20;
 
-/// Prints decoded frames as they come, a run of rejected frames in a row as one line (a
-/// 40 MB run of line feeds used to print, and first keep, one rejection per byte).
+/// Prints decoded frames as they come, a run of rejected frames in a row (see [`same_run`])
+/// as one line (a 40 MB run of line feeds used to print, and first keep, one
+/// rejection per byte).
 struct FramePrinter<W: std::io::Write> {
     out: W,
     json: bool,
@@ -195,11 +196,14 @@ impl<W: std::io::Write> FramePrinter<W> {
             Err(e) => {
                 let len = rejected_len(&e);
                 match &mut self.run {
-                    Some((_, n, bytes)) => {
+                    Some((first, n, bytes)) if same_run(first, &e) => {
                         *n += 1;
                         *bytes += len;
                     }
-                    None => self.run = Some((e, 1, len)),
+                    _ => {
+                        self.flush_run()?;
+                        self.run = Some((e, 1, len));
+                    }
                 }
                 Ok(())
             }
@@ -238,6 +242,19 @@ impl<W: std::io::Write> FramePrinter<W> {
         };
         writeln!(self.out, "{line}")
     }
+}
+
+/// Whether rejection `b` continues the run `a` began: the same kind of reason, or both
+/// line noise (bytes outside frames, or a "frame" of nothing but line ends and NULs).
+fn same_run(a: &FrameError, b: &FrameError) -> bool {
+    use intake_hal::scale::Reject;
+    let noise = |e: &FrameError| {
+        matches!(
+            e.reason,
+            Reject::Garbage(_) | Reject::TooLong(_) | Reject::Overflow(_)
+        ) || e.raw.iter().all(|c| matches!(c, b'\r' | b'\n' | b' ' | 0))
+    };
+    std::mem::discriminant(&a.reason) == std::mem::discriminant(&b.reason) || (noise(a) && noise(b))
 }
 
 /// The bytes a rejection stands for (at least what it kept of them).
@@ -313,7 +330,10 @@ impl Decode {
                 feed(&head, &mut printer)?;
                 let mut buf = vec![0u8; 64 << 10];
                 loop {
-                    let n = file.read(&mut buf).with_context(cannot).map_err(bad_input)?;
+                    let n = file
+                        .read(&mut buf)
+                        .with_context(cannot)
+                        .map_err(bad_input)?;
                     if n == 0 {
                         break;
                     }

@@ -237,7 +237,12 @@ mod tests {
         // Issue 16: a truncated JPEG's error spanned two lines (the decoder's message has a
         // line break), which split the CLI error and the log line.
         let img = label();
-        for f in [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Gif] {
+        for f in [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::WebP,
+            ImageFormat::Gif,
+        ] {
             let bytes = encode(&img, f);
             for cut in [bytes.len() / 2, bytes.len() - 3, 40] {
                 let Err(e) = decode_image(&bytes[..cut], "label.img", &ImageLimits::default())
@@ -249,7 +254,10 @@ mod tests {
                 assert!(text.starts_with("label.img"), "{text}");
             }
         }
-        assert_eq!(one_line("Format error decoding Jpeg:\n  premature end\n"), "Format error decoding Jpeg: premature end");
+        assert_eq!(
+            one_line("Format error decoding Jpeg:\n  premature end\n"),
+            "Format error decoding Jpeg: premature end"
+        );
     }
 
     #[test]
