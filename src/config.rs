@@ -28,6 +28,10 @@ const EMBEDDED_FILES: [(&str, &str); 2] = [
     ),
 ];
 
+/// The largest configuration, rate card or preloaded manifest read (`/dev/zero` as a rate
+/// card used to be read until memory ran out).
+pub const MAX_SOURCE_FILE: u64 = 64 << 20;
+
 /// Where a configuration (or a file it names) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -45,7 +49,7 @@ impl Source {
         }
     }
 
-    /// Reads the whole file.
+    /// Reads the whole file: a regular file of at most [`MAX_SOURCE_FILE`] bytes.
     pub fn read(&self) -> Result<Vec<u8>, std::io::Error> {
         match self {
             Source::Embedded(name) => EMBEDDED_FILES
@@ -54,7 +58,7 @@ impl Source {
                 .find(|(n, _)| n == name)
                 .map(|(_, text)| text.as_bytes().to_vec())
                 .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, *name)),
-            Source::File(p) => std::fs::read(p),
+            Source::File(p) => crate::userfile::read_input(p, MAX_SOURCE_FILE),
         }
     }
 }
@@ -301,17 +305,10 @@ impl Settings {
         };
 
         let station_id = raw.station.id.trim().to_owned();
-        if station_id.is_empty()
-            || !station_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if let Err(why) = crate::sync::wire::check_station_id(&station_id) {
             return Err(invalid(
                 "station.id",
-                format!(
-                    "\"{}\" must be letters, digits, '-' or '_' (it names this station at head office)",
-                    raw.station.id
-                ),
+                format!("{why} (it names this station at head office)"),
             ));
         }
         if raw.station.data_dir.trim().is_empty() {
@@ -468,7 +465,9 @@ impl Settings {
             sm.torn_label_permille,
             sm.unknown_waybill_permille,
         ];
-        if permille.iter().sum::<u32>() > 1000 {
+        // Checked: a wrapping sum let `over_weight_permille = 4294967295` through.
+        let total = permille.iter().try_fold(0u32, |a, &b| a.checked_add(b));
+        if total.is_none_or(|t| t > 1000) {
             return Err(invalid(
                 "sim",
                 "the shares of bad parcels add up to more than 1000 per mille".into(),

@@ -43,7 +43,41 @@ pub struct RowError {
 #[derive(Debug, Default)]
 pub struct ParsedManifest {
     pub entries: Vec<ManifestEntry>,
+    /// The first [`REPORTED_REJECTIONS`] skipped rows, each message cut to
+    /// [`MAX_MESSAGE_CHARS`] characters: a file of bad rows costs no memory per row.
     pub rejected: Vec<RowError>,
+    /// Every skipped row, reported or not.
+    pub rejected_total: u64,
+}
+
+impl ParsedManifest {
+    /// Skipped rows counted but not in `rejected`.
+    pub fn rejected_unreported(&self) -> u64 {
+        self.rejected_total - self.rejected.len() as u64
+    }
+
+    fn reject(&mut self, line: u64, message: String) {
+        self.rejected_total += 1;
+        if self.rejected.len() < REPORTED_REJECTIONS {
+            self.rejected.push(RowError {
+                line,
+                message: cut(&message, MAX_MESSAGE_CHARS),
+            });
+        }
+    }
+}
+
+/// How many skipped rows are reported one by one; the rest are counted.
+pub const REPORTED_REJECTIONS: usize = 20;
+/// The longest reported message, characters (a row's fields are quoted in it).
+pub const MAX_MESSAGE_CHARS: usize = 200;
+
+/// `text` cut to `max` characters, with "…" when cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
 }
 
 /// Why a manifest file cannot be read at all (as opposed to a bad row).
@@ -105,6 +139,14 @@ fn parse_row(rec: &csv::StringRecord, rules: &WaybillRules) -> Result<ManifestEn
 /// Reads a manifest CSV. Malformed rows are reported with their line number and skipped;
 /// a waybill repeated with different data keeps its first row and reports the others.
 pub fn parse_csv(data: &[u8], rules: &WaybillRules) -> Result<ParsedManifest, ManifestError> {
+    parse_csv_from(data, rules)
+}
+
+/// [`parse_csv`] from a reader, row by row: memory grows with the good entries only.
+pub fn parse_csv_from(
+    data: impl std::io::Read,
+    rules: &WaybillRules,
+) -> Result<ParsedManifest, ManifestError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -119,12 +161,16 @@ pub fn parse_csv(data: &[u8], rules: &WaybillRules) -> Result<ParsedManifest, Ma
     }
     let mut out = ParsedManifest::default();
     let mut seen = std::collections::HashMap::<String, (u64, usize)>::new();
-    for rec in rdr.records() {
-        let (line, result) = match rec {
-            Ok(r) => {
-                let line = r.position().map_or(0, |p| p.line());
-                (line, parse_row(&r, rules))
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let (line, result) = match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = rec.position().map_or(0, |p| p.line());
+                (line, parse_row(&rec, rules))
             }
+            // The file itself failed (too large, unreadable): no row to skip, stop.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(e.into()),
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 (line, Err(e.to_string()))
@@ -132,22 +178,20 @@ pub fn parse_csv(data: &[u8], rules: &WaybillRules) -> Result<ParsedManifest, Ma
         };
         match result {
             Ok(entry) => match seen.get(&entry.waybill) {
-                Some(&(first_line, idx)) if out.entries[idx] != entry => {
-                    out.rejected.push(RowError {
-                        line,
-                        message: format!(
-                            "waybill {} already given on line {first_line} with other data",
-                            entry.waybill
-                        ),
-                    })
-                }
+                Some(&(first_line, idx)) if out.entries[idx] != entry => out.reject(
+                    line,
+                    format!(
+                        "waybill {} already given on line {first_line} with other data",
+                        entry.waybill
+                    ),
+                ),
                 Some(_) => {}
                 None => {
                     seen.insert(entry.waybill.clone(), (line, out.entries.len()));
                     out.entries.push(entry);
                 }
             },
-            Err(message) => out.rejected.push(RowError { line, message }),
+            Err(message) => out.reject(line, message),
         }
     }
     Ok(out)
@@ -181,6 +225,32 @@ mod tests {
         assert!(p.rejected[1].message.contains("destination"));
         assert!(p.rejected[2].message.contains("consignee_id_on_file"));
         assert!(p.rejected[3].message.contains("fields"));
+    }
+
+    #[test]
+    fn bad_rows_are_counted_and_only_the_first_are_kept_cut_short() {
+        let long = "X".repeat(5000);
+        let mut csv = HEADER.to_owned();
+        for _ in 0..1000 {
+            csv.push_str(&format!("{long},JP,1 lb,,,no,\n"));
+        }
+        let p = parse_csv(csv.as_bytes(), &WaybillRules::default()).unwrap();
+        assert_eq!(p.rejected_total, 1000);
+        assert_eq!(p.rejected.len(), REPORTED_REJECTIONS);
+        assert_eq!(p.rejected_unreported(), 1000 - REPORTED_REJECTIONS as u64);
+        assert_eq!(p.rejected[19].line, 21);
+        for r in &p.rejected {
+            assert!(
+                r.message.chars().count() <= MAX_MESSAGE_CHARS + 1,
+                "{}",
+                r.message
+            );
+        }
+        assert!(
+            p.rejected[0].message.ends_with('…'),
+            "{}",
+            p.rejected[0].message
+        );
     }
 
     #[test]

@@ -4,12 +4,17 @@
 //! `/dev/full` would replace the device with a plain file; opening a FIFO blocks). A
 //! symbolic link is followed to the regular file it names. `-` means standard output.
 //!
+//! Files read (a configuration, a rate card, a manifest, a capture) go through
+//! [`open_input`] / [`read_input`]: a regular file only (`/dev/zero`, a FIFO, a directory are
+//! refused before a byte is read, so nothing blocks or grows without end) and never more than
+//! a stated number of bytes, even if the file grows while it is read.
+//!
 //! Replacing is atomic: a new temporary file beside the target (created exclusively, so a
 //! planted link is never followed), synced, given the old file's permissions, renamed over
 //! it, and the folder synced.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -83,6 +88,95 @@ pub fn writable(path: &Path) -> Result<PathBuf, UserFileError> {
             path: path.to_path_buf(),
             kind: kind_of(meta.file_type()),
         })
+    }
+}
+
+/// The bytes in a human unit for messages: "64 MiB", "300 KiB", "12 bytes".
+pub fn size_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Opens a file to read at most `max` bytes from it. Anything but a regular file (after
+/// following symbolic links) is refused without being opened, and a file already larger
+/// than `max` is refused at once. The errors are `std::io::Error`s whose text says what is
+/// wrong and what to do; callers add the path.
+pub fn open_input(path: &Path, max: u64) -> std::io::Result<Limited<File>> {
+    let refuse = |kind: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {kind}, not a regular file; name a regular file"),
+        )
+    };
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(refuse(kind_of(meta.file_type())));
+    }
+    // O_NONBLOCK: if the path was swapped for a FIFO since, opening does not wait for a
+    // writer; the second check below refuses it. Reads of a regular file ignore the flag.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse(kind_of(meta.file_type())));
+    }
+    if meta.len() > max {
+        return Err(too_large(Some(meta.len()), max));
+    }
+    Ok(Limited {
+        inner: file,
+        left: max,
+        max,
+    })
+}
+
+/// Reads a whole file of at most `max` bytes (see [`open_input`]).
+pub fn read_input(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut r = open_input(path, max)?;
+    let mut out = Vec::new();
+    r.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// `O_NONBLOCK` on Linux (every architecture intake builds for but alpha, sparc and parisc).
+const O_NONBLOCK: i32 = 0o4000;
+
+/// `len`: the size when known from the file system; `None` when the file grew past `max`
+/// while being read.
+fn too_large(len: Option<u64>, max: u64) -> std::io::Error {
+    let size = len.map_or_else(|| "larger".to_owned(), |n| format!("{n} bytes"));
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "it is {size}, more than the {} intake reads from such a file",
+            size_text(max)
+        ),
+    )
+}
+
+/// A reader that fails (rather than stops quietly) once more than `max` bytes come.
+#[derive(Debug)]
+pub struct Limited<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte past the limit is asked for, to tell "exactly max" from "more".
+        let want = usize::try_from((self.left + 1).min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            return Err(too_large(None, self.max));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
@@ -175,6 +269,33 @@ pub fn open_append(path: &Path) -> Result<File, UserFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inputs_are_regular_files_read_within_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, b"0123456789").unwrap();
+        assert_eq!(read_input(&p, 10).unwrap(), b"0123456789");
+        let e = read_input(&p, 9).unwrap_err().to_string();
+        assert!(e.contains("10 bytes, more than the 9 bytes"), "{e}");
+        let e = read_input(Path::new("/dev/zero"), 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a character device, not a regular file"), "{e}");
+        let e = read_input(dir.path(), 1 << 20).unwrap_err().to_string();
+        assert!(e.contains("a directory"), "{e}");
+        // A file that grows past the limit while read (its length said it fit).
+        let mut r = Limited {
+            inner: std::io::repeat(b'x'),
+            left: 100,
+            max: 100,
+        };
+        let e = std::io::copy(&mut r, &mut std::io::sink())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("larger, more than the 100 bytes"), "{e}");
+        assert_eq!(size_text(64 << 20), "64 MiB");
+    }
 
     fn fifo(dir: &Path) -> PathBuf {
         let p = dir.join("fifo");

@@ -46,6 +46,14 @@ pub enum QuantityError {
     Negative { text: String, what: &'static str },
     #[error("\"{text}\" is beyond what a parcel station measures (at most {max})")]
     Absurd { text: String, max: &'static str },
+    #[error(
+        "\"{text}\": the side \"{side}\" is {why}; every side of a parcel is at least {MIN_SIDE_TEXT}"
+    )]
+    SideTooSmall {
+        text: String,
+        side: String,
+        why: &'static str,
+    },
     #[error("\"{text}\" is not three sides; write it like \"12x10x8 in\" or \"30x20x10 cm\"")]
     NotThreeSides { text: String },
     #[error("\"{text}\" has more than {places} decimal places")]
@@ -58,6 +66,11 @@ const LENGTH_ACCEPTED: &str =
     "write a number and a unit, like \"59 in\", \"150 cm\", \"1498 mm\" or \"1.2 m\"";
 const MONEY_ACCEPTED: &str =
     "write an amount like \"23.50\" (optionally \"23.50 USD\" or \"$23.50\")";
+
+/// The shortest side a parcel can have: a flat envelope is a millimetre thick. A typed side
+/// below it is a typing error (`0x10x10in`), refused like a negative one.
+pub const MIN_SIDE: Length = Length(1_000);
+const MIN_SIDE_TEXT: &str = "1 mm";
 
 /// `a / b` rounded towards positive infinity, for `b > 0`.
 pub fn div_ceil(a: i64, b: i64) -> i64 {
@@ -427,11 +440,23 @@ impl FromStr for Dims {
         let (_, last_unit) = split_number_unit(parts[2]);
         let side = |p: &str| -> Result<Length, QuantityError> {
             let (_, unit) = split_number_unit(p);
-            if unit.is_empty() && !last_unit.is_empty() {
-                format!("{p} {last_unit}").parse()
+            let len: Length = if unit.is_empty() && !last_unit.is_empty() {
+                format!("{p} {last_unit}").parse()?
             } else {
-                p.parse()
+                p.parse()?
+            };
+            if len < MIN_SIDE {
+                return Err(QuantityError::SideTooSmall {
+                    text: text.to_owned(),
+                    side: p.to_owned(),
+                    why: if len == Length::ZERO {
+                        "zero"
+                    } else {
+                        "too small"
+                    },
+                });
             }
+            Ok(len)
         };
         Ok(Dims::new(side(parts[0])?, side(parts[1])?, side(parts[2])?))
     }
@@ -675,6 +700,30 @@ mod tests {
             "59 lb".parse::<Length>(),
             Err(QuantityError::UnknownUnit { .. })
         ));
+    }
+
+    #[test]
+    fn zero_and_tiny_sides_are_refused_like_negative_ones() {
+        // Issue 16: `intake quote --dims 0x10x10in` was priced.
+        for text in [
+            "0x10x10in",
+            "10x0x10 in",
+            "10 x 10 x 0 cm",
+            "0.01x10x10 mm",
+            "10x10x0.5mm",
+        ] {
+            let e = text.parse::<Dims>().unwrap_err();
+            assert!(
+                matches!(e, QuantityError::SideTooSmall { .. }),
+                "{text}: {e}"
+            );
+            assert!(e.to_string().contains("at least 1 mm"), "{e}");
+        }
+        let e = "0x10x10in".parse::<Dims>().unwrap_err().to_string();
+        assert!(e.contains("\"0\" is zero"), "{e}");
+        // The smallest accepted side is exactly the minimum.
+        let d: Dims = "1x10x10 mm".parse().unwrap();
+        assert_eq!(d.height, MIN_SIDE);
     }
 
     #[test]

@@ -160,6 +160,46 @@ async fn a_silent_scale_times_out_then_recovers() {
     }
 }
 
+/// Issue 16: a scale line carrying only garbage (wrong protocol or baud rate) was reported
+/// as "sent nothing, check it is powered"; a steady garbage stream never timed out at all.
+#[tokio::test]
+async fn garbage_on_the_line_is_named_unreadable_data_not_silence() {
+    for protocol in Protocol::ALL {
+        let (sim, _load, mut scale) = start(protocol, lb(250));
+        settle_on(&mut scale, lb(250)).await;
+        sim.set_silent(true).await.unwrap();
+        // What a scale at the wrong baud rate looks like: framing errors as high bytes,
+        // a steady stream with no valid frame in it.
+        let feeder = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(15));
+            loop {
+                tick.tick().await;
+                if sim
+                    .inject(vec![0xf8, 0x80, 0xfe, 0x00, 0x78, 0x86, 0xe0])
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let err = loop {
+            match next(&mut scale).await {
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        feeder.abort();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{protocol}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("unreadable data: wrong protocol or baud rate?"),
+            "{protocol}: {text}"
+        );
+        assert!(!text.contains("sent nothing"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn a_port_that_is_not_there_is_a_disconnection_not_a_panic() {
     let mut settings = SerialSettings::new("/dev/intake-no-such-scale", Protocol::Nci);

@@ -36,6 +36,20 @@ enum ConfigSub {
     },
 }
 
+/// The manifest the daemon loads at start, read and parsed as the daemon will (bounded: a
+/// preload of `/dev/zero` is refused here rather than at start).
+fn check_preload(s: &Settings) -> anyhow::Result<()> {
+    let Some(src) = &s.manifest_preload else {
+        return Ok(());
+    };
+    let bytes = src
+        .read()
+        .map_err(|e| anyhow::anyhow!("cannot read manifest.preload {}: {e}", src.describe()))?;
+    intake::manifest::parse_csv(&bytes, &s.waybill)
+        .map_err(|e| anyhow::anyhow!("manifest.preload {}: {e}", src.describe()))?;
+    Ok(())
+}
+
 impl ConfigCmd {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.command {
@@ -49,6 +63,7 @@ impl ConfigCmd {
                     Some(p) => Settings::load(Some(&p)).map_err(bad_input)?,
                     None => ctx.settings()?,
                 };
+                check_preload(&s).map_err(bad_input)?;
                 let served: Vec<String> = s
                     .policy
                     .destinations

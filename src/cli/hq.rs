@@ -285,7 +285,7 @@ impl LoadManifest {
             "{} entries read, {} new or changed, {} rows skipped",
             parsed.entries.len(),
             changed,
-            parsed.rejected.len()
+            parsed.rejected_total
         );
         debug_assert!(
             parsed

@@ -5,10 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use intake::manifest::parse_csv;
+use intake::manifest::parse_csv_from;
 use serde_json::json;
 
 use super::{Context, bad_input};
+
+/// The largest manifest CSV imported (rows are read as they come; the limit bounds the time
+/// and the good entries held for the store).
+const MAX_MANIFEST_FILE: u64 = 1 << 30;
 
 /// Pre-advised orders (the manifest).
 #[derive(Debug, Args)]
@@ -33,12 +37,13 @@ impl Manifest {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         let ManifestSub::Import { file, json } = self.command;
         let settings = ctx.settings()?;
-        let data = std::fs::read(&file)
+        let data = intake::userfile::open_input(&file, MAX_MANIFEST_FILE)
             .with_context(|| format!("cannot read manifest {}", file.display()))
             .map_err(bad_input)?;
-        let parsed = parse_csv(&data, &settings.waybill)
+        let parsed = parse_csv_from(std::io::BufReader::new(data), &settings.waybill)
             .with_context(|| format!("manifest {}", file.display()))
             .map_err(bad_input)?;
+        let unreported = parsed.rejected_unreported();
         let (records, owner) = ctx.records(&settings)?;
         let applied = records
             .import_manifest(parsed.entries, &file.display().to_string())
@@ -49,6 +54,14 @@ impl Manifest {
         for r in &parsed.rejected {
             eprintln!("{}:{}: skipped: {}", file.display(), r.line, r.message);
         }
+        if unreported > 0 {
+            eprintln!(
+                "{}: and {} more rows skipped (the first {} are shown)",
+                file.display(),
+                unreported,
+                parsed.rejected_total
+            );
+        }
         if json {
             let out = json!({
                 "file": file,
@@ -57,6 +70,7 @@ impl Manifest {
                 "unchanged": counts.unchanged,
                 "rejudged": applied.rejudged.len(),
                 "rejected": parsed.rejected,
+                "rejected_total": parsed.rejected_total,
             });
             println!("{out}");
         } else {
@@ -66,10 +80,10 @@ impl Manifest {
                 counts.inserted,
                 counts.updated,
                 counts.unchanged,
-                parsed.rejected.len()
+                parsed.rejected_total
             );
         }
-        Ok(if parsed.rejected.is_empty() {
+        Ok(if parsed.rejected_total == 0 {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(2)

@@ -175,18 +175,131 @@ fn frame_text(f: &Result<Frame, FrameError>) -> String {
     }
 }
 
+/// The largest capture file decoded. A raw byte dump is streamed (memory stays flat); a
+/// timestamped capture is text read whole, so it has the lower limit.
+const MAX_RAW_DUMP: u64 = 4 << 30;
+const MAX_CAPTURE: u64 = 256 << 20;
+
+/// Prints decoded frames as they come, a run of rejected frames in a row (see [`same_run`])
+/// as one line (a 40 MB run of line feeds used to print, and first keep, one
+/// rejection per byte).
+struct FramePrinter<W: std::io::Write> {
+    out: W,
+    json: bool,
+    /// The first rejection of the current run, how many frames and raw bytes it holds.
+    run: Option<(FrameError, u64, u64)>,
+}
+
+impl<W: std::io::Write> FramePrinter<W> {
+    fn frame(&mut self, f: Result<Frame, FrameError>) -> std::io::Result<()> {
+        match f {
+            Err(e) => {
+                let len = rejected_len(&e);
+                match &mut self.run {
+                    Some((first, n, bytes)) if same_run(first, &e) => {
+                        *n += 1;
+                        *bytes += len;
+                    }
+                    _ => {
+                        self.flush_run()?;
+                        self.run = Some((e, 1, len));
+                    }
+                }
+                Ok(())
+            }
+            ok => {
+                self.flush_run()?;
+                self.line(&ok, None)
+            }
+        }
+    }
+
+    fn flush_run(&mut self) -> std::io::Result<()> {
+        match self.run.take() {
+            Some((e, n, bytes)) => self.line(&Err(e), Some((n, bytes))),
+            None => Ok(()),
+        }
+    }
+
+    fn line(
+        &mut self,
+        f: &Result<Frame, FrameError>,
+        run: Option<(u64, u64)>,
+    ) -> std::io::Result<()> {
+        let line = match (self.json, run) {
+            (true, Some((n, bytes))) if n > 1 => {
+                let mut v = frame_json(f);
+                v["run_frames"] = json!(n);
+                v["run_bytes"] = json!(bytes);
+                v.to_string()
+            }
+            (true, _) => frame_json(f).to_string(),
+            (false, Some((n, bytes))) if n > 1 => format!(
+                "{} (the first of {n} rejected frames in a row, {bytes} bytes)",
+                frame_text(f)
+            ),
+            (false, _) => frame_text(f),
+        };
+        writeln!(self.out, "{line}")
+    }
+}
+
+/// Whether rejection `b` continues the run `a` began: the same kind of reason, or both
+/// line noise (bytes outside frames, or a "frame" of nothing but line ends and NULs).
+fn same_run(a: &FrameError, b: &FrameError) -> bool {
+    use intake_hal::scale::Reject;
+    let noise = |e: &FrameError| {
+        matches!(
+            e.reason,
+            Reject::Garbage(_) | Reject::TooLong(_) | Reject::Overflow(_)
+        ) || e.raw.iter().all(|c| matches!(c, b'\r' | b'\n' | b' ' | 0))
+    };
+    std::mem::discriminant(&a.reason) == std::mem::discriminant(&b.reason) || (noise(a) && noise(b))
+}
+
+/// The bytes a rejection stands for (at least what it kept of them).
+fn rejected_len(e: &FrameError) -> u64 {
+    use intake_hal::scale::Reject;
+    let n = match e.reason {
+        Reject::Garbage(n) | Reject::TooLong(n) | Reject::Overflow(n) => n.max(e.raw.len()),
+        _ => e.raw.len(),
+    };
+    n.max(1) as u64
+}
+
 impl Decode {
     fn run(self) -> anyhow::Result<ExitCode> {
-        let bytes = std::fs::read(&self.file)
-            .with_context(|| format!("cannot read capture {}", self.file.display()))
+        use std::io::Read;
+        let cannot = || format!("cannot read capture {}", self.file.display());
+        let mut file = intake::userfile::open_input(&self.file, MAX_RAW_DUMP)
+            .with_context(cannot)
             .map_err(bad_input)?;
-        let (bytes, header) = if bytes.starts_with(capture::MAGIC.as_bytes()) {
-            let cap = Capture::parse(&String::from_utf8_lossy(&bytes))
-                .with_context(|| format!("cannot read capture {}", self.file.display()))
+        let mut head = Vec::new();
+        (&mut file)
+            .take(capture::MAGIC.len() as u64)
+            .read_to_end(&mut head)
+            .with_context(cannot)
+            .map_err(bad_input)?;
+        let (capture_bytes, header) = if head == capture::MAGIC.as_bytes() {
+            let mut text = head.clone();
+            (&mut file)
+                .take(MAX_CAPTURE + 1)
+                .read_to_end(&mut text)
+                .with_context(cannot)
                 .map_err(bad_input)?;
-            (cap.bytes(), cap.protocol)
+            if text.len() as u64 > MAX_CAPTURE {
+                return Err(bad_input(anyhow::anyhow!(
+                    "{}: a timestamped capture is read whole, and this one is larger than {}; record a shorter one",
+                    cannot(),
+                    intake::userfile::size_text(MAX_CAPTURE)
+                )));
+            }
+            let cap = Capture::parse(&String::from_utf8_lossy(&text))
+                .with_context(cannot)
+                .map_err(bad_input)?;
+            (Some(cap.bytes()), cap.protocol)
         } else {
-            (bytes, None)
+            (None, None)
         };
         let protocol = self.protocol.or(header).ok_or_else(|| {
             bad_input(anyhow::anyhow!(
@@ -194,30 +307,50 @@ impl Decode {
             ))
         })?;
         let mut parser = protocol.parser();
-        let mut out = Vec::new();
-        for chunk in bytes.chunks(1024) {
+        let mut printer = FramePrinter {
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+            json: self.json,
+            run: None,
+        };
+        let mut feed = |chunk: &[u8], printer: &mut FramePrinter<_>| -> std::io::Result<()> {
             parser.push(chunk);
             while let Some(f) = parser.next_frame() {
-                out.push(f);
+                printer.frame(f)?;
+            }
+            Ok(())
+        };
+        match capture_bytes {
+            Some(bytes) => {
+                for chunk in bytes.chunks(1024) {
+                    feed(chunk, &mut printer)?;
+                }
+            }
+            None => {
+                // The raw dump: what was read for the magic, then the rest as it comes.
+                feed(&head, &mut printer)?;
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    let n = file
+                        .read(&mut buf)
+                        .with_context(cannot)
+                        .map_err(bad_input)?;
+                    if n == 0 {
+                        break;
+                    }
+                    feed(&buf[..n], &mut printer)?;
+                }
             }
         }
         let rest = parser.pending();
         if rest.iter().any(|b| !matches!(b, b'\r' | b'\n')) {
-            out.push(Err(FrameError {
+            printer.frame(Err(FrameError {
                 reason: intake_hal::scale::Reject::Truncated,
                 raw: rest.iter().take(64).copied().collect(),
-            }));
+            }))?;
         }
-        let mut stdout = std::io::stdout().lock();
-        for f in &out {
-            let line = if self.json {
-                frame_json(f).to_string()
-            } else {
-                frame_text(f)
-            };
-            use std::io::Write;
-            writeln!(stdout, "{line}")?;
-        }
+        printer.flush_run()?;
+        use std::io::Write;
+        printer.out.flush()?;
         Ok(ExitCode::SUCCESS)
     }
 }

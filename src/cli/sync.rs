@@ -224,13 +224,22 @@ fn upload_and_pull(
     )
     .map_err(|e| match e {
         SyncError::Unauthorized => bad_input(e),
-        other => other.into(),
+        other => still_queued(records, other),
     })?;
     let secs = started.elapsed().as_secs_f64();
     let pulled = if cmd.no_pull {
         None
     } else {
-        Some(pull_all(records, client)?)
+        Some(pull_all(records, client).map_err(|e| still_queued(records, e))?)
     };
     Ok((report, pulled, secs))
+}
+
+/// A sync that stopped (gave up, or head office refused a batch), with how many records the
+/// outbox still holds: exit 1, and the operator knows what is left.
+fn still_queued(records: &Records, e: SyncError) -> anyhow::Error {
+    match records.read(|st| st.outbox_depth()).wait() {
+        Ok(n) => anyhow::anyhow!("{e}; {n} record(s) still queued for head office"),
+        Err(_) => e.into(),
+    }
 }

@@ -20,6 +20,10 @@ pub enum SyncError {
         "head office refused a batch as malformed: {message}; nothing of it was stored. This is a bug in the station or head office — report it with this message"
     )]
     Rejected { message: String },
+    #[error(
+        "head office refused a batch as a changed replay (409): {message}; records it already holds came again with other content, so sending it again cannot succeed. Nothing of the batch was stored; the outbox is kept. Compare the station's record with head office's, and report it"
+    )]
+    Conflict { message: String },
     #[error("head office says the request is too large (413) even for one record: {message}")]
     TooLarge { message: String },
     #[error("head office did not answer ({detail}); will retry")]
@@ -124,6 +128,9 @@ impl Client {
         match status {
             401 | 403 => SyncError::Unauthorized,
             400 | 415 | 422 => SyncError::Rejected { message },
+            // A changed replay: the same record id with other content. Resending the same
+            // batch gets the same answer, so it is not retried.
+            409 => SyncError::Conflict { message },
             413 => SyncError::TooLarge { message },
             _ => SyncError::Unavailable {
                 detail: format!("HTTP {status}: {message}"),
@@ -205,5 +212,27 @@ impl Client {
                 let mut s = String::new();
                 r.status() == 200 && r.body_mut().as_reader().read_to_string(&mut s).is_ok()
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_replay_is_not_retried_and_says_which_record() {
+        // Head office's 409 body names the line and record (src/hq: "409 names the line").
+        let body = br#"{"error":"conflict","message":"record already stored with other content","line":3,"record_id":"01J0000000000000000000000A"}"#;
+        let e = Client::status_error(409, body);
+        assert!(matches!(e, SyncError::Conflict { .. }), "{e:?}");
+        assert!(!e.is_retryable());
+        let text = e.to_string();
+        assert!(
+            text.contains("409") && text.contains("record 3 (01J0000000000000000000000A)"),
+            "{text}"
+        );
+        // What stays retryable.
+        assert!(Client::status_error(503, b"").is_retryable());
+        assert!(!Client::status_error(400, b"").is_retryable());
     }
 }

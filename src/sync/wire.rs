@@ -195,15 +195,20 @@ fn check_uuid(field: &str, id: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_station(id: &str) -> Result<(), String> {
+/// Whether `id` is a station id head office accepts: 1 to 64 of `[A-Za-z0-9_-]`. The one
+/// rule, shared by `[station] id` in the configuration, so an outbox can always drain.
+pub fn check_station_id(id: &str) -> Result<(), String> {
     if id.is_empty()
         || id.len() > 64
         || !id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
+        let shown: String = id.chars().take(80).collect();
+        let more = if id.chars().count() > 80 { "…" } else { "" };
         return Err(format!(
-            "station_id \"{id}\" must be 1 to 64 letters, digits, '-' or '_'"
+            "station_id \"{shown}{more}\" ({} characters) must be 1 to 64 letters, digits, '-' or '_'",
+            id.chars().count()
         ));
     }
     Ok(())
@@ -233,7 +238,7 @@ fn timestamp(text: &str) -> Result<Timestamp, String> {
 
 fn parse_scan(w: WireScan) -> Result<ScanRecord, String> {
     check_uuid("scan_id", &w.scan_id)?;
-    check_station(&w.station_id)?;
+    check_station_id(&w.station_id)?;
     let dims = match (
         non_negative("length_um", w.length_um)?,
         non_negative("width_um", w.width_um)?,
@@ -282,7 +287,7 @@ fn parse_scan(w: WireScan) -> Result<ScanRecord, String> {
 fn parse_resolution(w: WireResolution) -> Result<Received, String> {
     check_uuid("resolution_id", &w.resolution_id)?;
     check_uuid("scan_id", &w.scan_id)?;
-    check_station(&w.station_id)?;
+    check_station_id(&w.station_id)?;
     if w.actor != ACTOR_OPERATOR && w.actor != ACTOR_SYSTEM {
         return Err(format!("actor \"{}\" is not operator or system", w.actor));
     }

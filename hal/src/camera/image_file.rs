@@ -127,12 +127,12 @@ pub fn decode_image(
         ImageError::Limits(l) => ImageFileError::TooMuchMemory {
             what,
             max_mib: limits.max_alloc >> 20,
-            detail: l.to_string(),
+            detail: one_line(&l.to_string()),
         },
         other => ImageFileError::Corrupt {
             what,
             format,
-            detail: other.to_string(),
+            detail: one_line(&other.to_string()),
         },
     };
     // The header alone first: a clear "too large" before any pixel is decoded.
@@ -175,6 +175,16 @@ pub fn load_image(path: &Path, limits: &ImageLimits) -> Result<GrayImage, ImageF
         });
     }
     decode_image(&bytes, &what, limits)
+}
+
+/// A decoder's message on one line: some span lines ("Format error decoding Jpeg:\n..."),
+/// which breaks a log line or a one-line CLI error.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn supported(f: ImageFormat) -> bool {
@@ -220,6 +230,34 @@ mod tests {
             _ => img.write_to(&mut out, f).unwrap(),
         }
         out.into_inner()
+    }
+
+    #[test]
+    fn a_truncated_image_is_reported_on_one_line() {
+        // Issue 16: a truncated JPEG's error spanned two lines (the decoder's message has a
+        // line break), which split the CLI error and the log line.
+        let img = label();
+        for f in [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::WebP,
+            ImageFormat::Gif,
+        ] {
+            let bytes = encode(&img, f);
+            for cut in [bytes.len() / 2, bytes.len() - 3, 40] {
+                let Err(e) = decode_image(&bytes[..cut], "label.img", &ImageLimits::default())
+                else {
+                    continue;
+                };
+                let text = e.to_string();
+                assert!(!text.contains('\n'), "{f:?} cut at {cut}: {text:?}");
+                assert!(text.starts_with("label.img"), "{text}");
+            }
+        }
+        assert_eq!(
+            one_line("Format error decoding Jpeg:\n  premature end\n"),
+            "Format error decoding Jpeg: premature end"
+        );
     }
 
     #[test]

@@ -460,6 +460,12 @@ impl RawSim {
             o.capacity = c
                 .parse::<Mass>()
                 .map_err(|e| err("capacity", e.to_string()))?;
+            if o.capacity == Mass::ZERO {
+                return Err(err(
+                    "capacity",
+                    format!("{c:?} is no capacity; give the scale's maximum, like \"150 lb\""),
+                ));
+            }
         }
         o.settle = duration(
             "settle",

@@ -56,6 +56,8 @@ pub struct SerialScale {
     /// The notes of the last valid frame (logged when they change).
     notes: Vec<Note>,
     counts: NoteCounts,
+    /// A valid frame taken from the parser while checking the read deadline.
+    pending: Option<Frame>,
 }
 
 impl std::fmt::Debug for SerialScale {
@@ -87,6 +89,7 @@ impl SerialScale {
             raw: None,
             notes: Vec::new(),
             counts: NoteCounts::default(),
+            pending: None,
         }
     }
 
@@ -212,12 +215,60 @@ impl SerialScale {
         ))
     }
 
+    /// Whether the parser holds a valid frame (rejections are skipped past, so a valid frame
+    /// behind them still counts).
+    fn parser_has_frame(&mut self) -> bool {
+        // Rejections already parsed are dropped here: read_weight skips them anyway, and
+        // the timeout about to be reported says what they were.
+        loop {
+            match self.parser.next_frame() {
+                Some(Ok(frame)) => {
+                    self.pending = Some(frame);
+                    return true;
+                }
+                Some(Err(e)) => {
+                    debug!(device = %self.name, error = %e, "frame rejected");
+                }
+                None => return false,
+            }
+        }
+    }
+
+    /// The timeout error for a read deadline passed without a valid frame: "sent nothing"
+    /// when no byte came, "unreadable data" when bytes came but no frame.
+    fn no_valid_frame(&mut self) -> DeviceError {
+        self.last_frame = Instant::now();
+        let s = &self.settings;
+        let detail = if self.bytes_since_frame == 0 {
+            format!(
+                "sent nothing for {:?}; check it is powered, connected and set to {} {}",
+                s.read_timeout, s.baud, s.framing
+            )
+        } else {
+            format!(
+                "unreadable data: wrong protocol or baud rate? ({} bytes in {:?}, no valid {} frame at {} {}; check the scale's protocol, baud rate and framing)",
+                self.bytes_since_frame, s.read_timeout, s.protocol, s.baud, s.framing
+            )
+        };
+        self.bytes_since_frame = 0;
+        if !self.silent {
+            self.silent = true;
+            warn!(device = %self.name, detail = %detail, "no valid frame from the scale");
+        }
+        self.error(ErrorKind::Timeout, detail)
+    }
+
     /// The next frame (or rejected run of bytes) from the scale, reconnecting and polling as
     /// needed. Errors: `Disconnected` (once per outage), `Timeout`, `Config`.
     pub async fn next_frame(&mut self) -> Result<Result<Frame, FrameError>, DeviceError> {
         let mut buf = [0u8; 512];
         loop {
-            if let Some(f) = self.parser.next_frame() {
+            if let Some(f) = self
+                .pending
+                .take()
+                .map(Ok)
+                .or_else(|| self.parser.next_frame())
+            {
                 if let Ok(frame) = &f {
                     self.notice(frame);
                     self.last_frame = Instant::now();
@@ -280,6 +331,11 @@ impl SerialScale {
                         raw.push((Instant::now(), buf[..n].to_vec()));
                     }
                     self.parser.push(&buf[..n]);
+                    // A steady stream of unreadable bytes never lets the read time out: the
+                    // deadline is checked here too, once the parser has no frame to give.
+                    if Instant::now() >= deadline && !self.parser_has_frame() {
+                        return Err(self.no_valid_frame());
+                    }
                 }
                 Ok(Err(e)) => {
                     if let Some(err) = self.disconnect(&format!("read failed: {e}")) {
@@ -287,25 +343,7 @@ impl SerialScale {
                     }
                 }
                 Err(_elapsed) if Instant::now() >= deadline => {
-                    self.last_frame = Instant::now();
-                    let s = &self.settings;
-                    let detail = if self.bytes_since_frame == 0 {
-                        format!(
-                            "sent nothing for {:?}; check it is powered, connected and set to {} {}",
-                            s.read_timeout, s.baud, s.framing
-                        )
-                    } else {
-                        format!(
-                            "sent {} bytes but no valid {} frame for {:?}; check the protocol, baud rate ({}) and framing ({})",
-                            self.bytes_since_frame, s.protocol, s.read_timeout, s.baud, s.framing
-                        )
-                    };
-                    self.bytes_since_frame = 0;
-                    if !self.silent {
-                        self.silent = true;
-                        warn!(device = %self.name, detail = %detail, "scale silent");
-                    }
-                    return Err(self.error(ErrorKind::Timeout, detail));
+                    return Err(self.no_valid_frame());
                 }
                 Err(_elapsed) => {}
             }
