@@ -1,10 +1,12 @@
 //! Command-line interface: argument parsing and one module per subcommand. Everything that
 //! decides lives in the library; these modules load config, call it and print.
 
+mod completions;
 mod config_check;
 mod decode;
 mod export;
 mod hq;
+mod man;
 mod manifest;
 mod probe;
 mod quote;
@@ -64,6 +66,8 @@ enum Command {
     Hq(hq::Hq),
     Export(export::Export),
     Decode(decode::Decode),
+    Completions(completions::Completions),
+    Man(man::Man),
 }
 
 impl Cli {
@@ -103,6 +107,8 @@ impl Cli {
             Command::Hq(c) => c.run(&ctx),
             Command::Export(c) => c.run(&ctx),
             Command::Decode(c) => c.run(&ctx),
+            Command::Completions(c) => c.run(),
+            Command::Man(c) => c.run(),
         }
     }
 }
