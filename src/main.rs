@@ -8,7 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.default_level());
+    cli::init_logging(args.logging());
     match args.run() {
         Ok(code) => code,
         Err(err) => {

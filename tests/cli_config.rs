@@ -136,3 +136,35 @@ fn run_names_every_device_that_failed_and_exits_2() {
     }
     assert!(err.contains("6 device(s) could not be opened"), "{err}");
 }
+
+#[test]
+fn logs_suit_the_journal_and_log_shippers() {
+    let dir = Dir::new();
+    let run = |extra: &[&str], journal: bool| {
+        let mut args = vec!["run", "--parcels", "1", "--fast"];
+        args.extend_from_slice(extra);
+        let mut c = dir.cmd(&args);
+        if journal {
+            c.env("JOURNAL_STREAM", "8:12345");
+        } else {
+            c.env_remove("JOURNAL_STREAM");
+        }
+        let out = c.output().expect("run");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Under systemd: no timestamp of our own, one line per event.
+    let journal = run(&[], true);
+    assert!(journal.lines().count() > 3, "{journal}");
+    for l in journal.lines() {
+        assert!(!l.starts_with("20"), "a timestamp in the journal: {l}");
+    }
+    // JSON for log shippers, in UTC when asked.
+    let json = run(&["--log-format", "json", "--utc"], false);
+    for l in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        let ts = v["timestamp"].as_str().expect("timestamp");
+        assert!(ts.ends_with('Z'), "{ts}");
+        assert!(v["message"].is_string(), "{l}");
+    }
+}

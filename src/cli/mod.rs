@@ -2,10 +2,12 @@
 //! decides lives in the library; these modules load config, call it and print.
 
 mod audit;
+mod completions;
 mod config_check;
 mod decode;
 mod export;
 mod hq;
+mod man;
 mod manifest;
 mod probe;
 mod quote;
@@ -37,6 +39,15 @@ pub(crate) struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 
+    /// Log lines as text, or as one JSON object per event (for log shippers). Under
+    /// systemd (JOURNAL_STREAM set) text lines carry no timestamp: the journal adds its own.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Log timestamps in UTC (default: local time with its offset).
+    #[arg(long, global = true)]
+    utc: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +68,8 @@ enum Command {
     Hq(hq::Hq),
     Export(export::Export),
     Decode(decode::Decode),
+    Completions(completions::Completions),
+    Man(man::Man),
 }
 
 impl Cli {
@@ -65,6 +78,16 @@ impl Cli {
         match self.command {
             Command::Run(_) => self.verbose.max(1),
             _ => self.verbose,
+        }
+    }
+
+    /// How to log, as the flags and the environment say.
+    pub(crate) fn logging(&self) -> Logging {
+        Logging {
+            verbose: self.default_level(),
+            format: self.log_format,
+            utc: self.utc,
+            journal: std::env::var_os("JOURNAL_STREAM").is_some(),
         }
     }
 
@@ -87,6 +110,8 @@ impl Cli {
             Command::Hq(c) => c.run(&ctx),
             Command::Export(c) => c.run(&ctx),
             Command::Decode(c) => c.run(&ctx),
+            Command::Completions(c) => c.run(),
+            Command::Man(c) => c.run(),
         }
     }
 }
@@ -132,19 +157,61 @@ pub(crate) fn bad_input<E: Into<anyhow::Error>>(e: E) -> anyhow::Error {
     BadInput(e.into()).into()
 }
 
-/// Logs to stderr: warnings by default, more with -v; RUST_LOG overrides.
-pub(crate) fn init_logging(verbose: u8) {
+/// The log line format (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How to log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Logging {
+    pub(crate) verbose: u8,
+    pub(crate) format: LogFormat,
+    pub(crate) utc: bool,
+    /// stderr goes to the systemd journal (`$JOURNAL_STREAM`).
+    pub(crate) journal: bool,
+}
+
+/// Timestamps in local time with the offset, or in UTC (`--utc`), from jiff.
+struct Clock {
+    utc: bool,
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for Clock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = jiff::Timestamp::now();
+        if self.utc {
+            write!(w, "{}", now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        } else {
+            let local = now.to_zoned_datetime(jiff::tz::TimeZone::system());
+            write!(w, "{}", local.strftime("%Y-%m-%dT%H:%M:%S%.6f%:z"))
+        }
+    }
+}
+
+/// Logs to stderr, one line per event: warnings by default, more with -v; RUST_LOG
+/// overrides.
+pub(crate) fn init_logging(how: Logging) {
     use tracing_subscriber::EnvFilter;
-    let default = match verbose {
+    let default = match how.verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_timer(Clock { utc: how.utc });
+    match (how.format, how.journal) {
+        (LogFormat::Json, _) => builder.json().flatten_event(true).init(),
+        // The journal stamps every line itself, and colours would be escape codes there.
+        (LogFormat::Text, true) => builder.without_time().with_ansi(false).init(),
+        (LogFormat::Text, false) => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
