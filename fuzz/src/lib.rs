@@ -27,7 +27,9 @@ pub struct Target {
 fn scale(protocol: Protocol, data: &[u8]) {
     let mut p = protocol.parser();
     // Fed in two pieces, so frames split across reads are exercised too.
-    let cut = data.first().map_or(0, |&b| usize::from(b) % (data.len() + 1));
+    let cut = data
+        .first()
+        .map_or(0, |&b| usize::from(b) % (data.len() + 1));
     for piece in [&data[..cut], &data[cut..]] {
         p.push(piece);
         while p.next_frame().is_some() {}
@@ -50,7 +52,11 @@ fn scale_seeds(protocol: Protocol) -> Vec<Vec<u8>> {
     let whole = std::fs::read(path).unwrap_or_default();
     // The transcript whole and in halves: smaller seeds mutate faster.
     let half = whole.len() / 2;
-    vec![whole.clone(), whole[..half].to_vec(), whole[half..].to_vec()]
+    vec![
+        whole.clone(),
+        whole[..half].to_vec(),
+        whole[half..].to_vec(),
+    ]
 }
 
 macro_rules! scale_target {
@@ -127,10 +133,15 @@ fn waybill(data: &[u8]) {
 }
 
 fn waybill_seeds() -> Vec<Vec<u8>> {
-    ["EE123456785GB", "RR473124829US", "1Z999AA10123456784", "EE 123 456 785 GB"]
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect()
+    [
+        "EE123456785GB",
+        "RR473124829US",
+        "1Z999AA10123456784",
+        "EE 123 456 785 GB",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
 }
 
 fn manifest(data: &[u8]) {
@@ -138,7 +149,9 @@ fn manifest(data: &[u8]) {
 }
 
 fn manifest_seeds() -> Vec<Vec<u8>> {
-    let sample = Source::Embedded("manifest-sample.csv").read().unwrap_or_default();
+    let sample = Source::Embedded("manifest-sample.csv")
+        .read()
+        .unwrap_or_default();
     let head: Vec<u8> = sample.iter().take(600).copied().collect();
     vec![sample, head]
 }
@@ -182,10 +195,16 @@ fn image(data: &[u8]) {
 }
 
 fn image_seeds() -> Vec<Vec<u8>> {
-    let img = image::GrayImage::from_fn(24, 16, |x, y| image::Luma([((x * 7 + y * 13) % 256) as u8]));
+    let img =
+        image::GrayImage::from_fn(24, 16, |x, y| image::Luma([((x * 7 + y * 13) % 256) as u8]));
     let rgb = image::DynamicImage::ImageLuma8(img.clone()).to_rgb8();
     let mut seeds = Vec::new();
-    for f in [image::ImageFormat::Png, image::ImageFormat::Jpeg, image::ImageFormat::Gif, image::ImageFormat::Bmp] {
+    for f in [
+        image::ImageFormat::Png,
+        image::ImageFormat::Jpeg,
+        image::ImageFormat::Gif,
+        image::ImageFormat::Bmp,
+    ] {
         let mut out = std::io::Cursor::new(Vec::new());
         let ok = if f == image::ImageFormat::Png {
             img.write_to(&mut out, f).is_ok()
@@ -206,13 +225,48 @@ pub const TARGETS: &[Target] = &[
     scale_target!("scale-sma", Protocol::Sma),
     scale_target!("scale-nci", Protocol::Nci),
     scale_target!("scale-cas", Protocol::Cas),
-    Target { name: "range-tfmini", run: tfmini, seeds: tfmini_seeds, max_len: 256 },
-    Target { name: "quantity", run: quantity, seeds: quantity_seeds, max_len: 64 },
-    Target { name: "waybill", run: waybill, seeds: waybill_seeds, max_len: 64 },
-    Target { name: "manifest", run: manifest, seeds: manifest_seeds, max_len: 4096 },
-    Target { name: "config", run: config, seeds: config_seeds, max_len: 16384 },
-    Target { name: "hq-batch", run: batch, seeds: batch_seeds, max_len: 4096 },
-    Target { name: "image", run: image, seeds: image_seeds, max_len: 8192 },
+    Target {
+        name: "range-tfmini",
+        run: tfmini,
+        seeds: tfmini_seeds,
+        max_len: 256,
+    },
+    Target {
+        name: "quantity",
+        run: quantity,
+        seeds: quantity_seeds,
+        max_len: 64,
+    },
+    Target {
+        name: "waybill",
+        run: waybill,
+        seeds: waybill_seeds,
+        max_len: 64,
+    },
+    Target {
+        name: "manifest",
+        run: manifest,
+        seeds: manifest_seeds,
+        max_len: 4096,
+    },
+    Target {
+        name: "config",
+        run: config,
+        seeds: config_seeds,
+        max_len: 16384,
+    },
+    Target {
+        name: "hq-batch",
+        run: batch,
+        seeds: batch_seeds,
+        max_len: 4096,
+    },
+    Target {
+        name: "image",
+        run: image,
+        seeds: image_seeds,
+        max_len: 8192,
+    },
 ];
 
 /// The target called `name`.

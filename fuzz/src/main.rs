@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use intake_fuzz::{TARGETS, Target, target};
 
-const INTERESTING: [u8; 12] = [0, 1, 0x7f, 0x80, 0xff, b'\r', b'\n', 0x02, 0x03, b'"', b',', b'-'];
+const INTERESTING: [u8; 12] = [
+    0, 1, 0x7f, 0x80, 0xff, b'\r', b'\n', 0x02, 0x03, b'"', b',', b'-',
+];
 
 fn mutate(rng: &mut fastrand::Rng, input: &mut Vec<u8>, seeds: &[Vec<u8>], max_len: usize) {
     for _ in 0..rng.usize(1..=4) {
@@ -35,7 +37,11 @@ fn mutate(rng: &mut fastrand::Rng, input: &mut Vec<u8>, seeds: &[Vec<u8>], max_l
             3 => {
                 let i = rng.usize(0..=len);
                 let n = rng.usize(1..=16);
-                let byte = if rng.bool() { rng.u8(..) } else { INTERESTING[rng.usize(0..INTERESTING.len())] };
+                let byte = if rng.bool() {
+                    rng.u8(..)
+                } else {
+                    INTERESTING[rng.usize(0..INTERESTING.len())]
+                };
                 input.splice(i..i, std::iter::repeat_n(byte, n));
             }
             4 if len > 0 => {
@@ -166,11 +172,16 @@ fn main() -> ExitCode {
             }
         }
     }
-    if crashed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if crashed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// A name for a crashing input (FNV-1a).
 fn fxhash(data: &[u8]) -> u64 {
-    data.iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }

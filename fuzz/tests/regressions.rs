@@ -20,7 +20,11 @@ fn every_saved_crash_and_seed_runs_clean() {
     }
     for t in TARGETS {
         let seeds = (t.seeds)();
-        assert!(!seeds.is_empty() && seeds.iter().any(|s| !s.is_empty()), "{} has no seeds", t.name);
+        assert!(
+            !seeds.is_empty() && seeds.iter().any(|s| !s.is_empty()),
+            "{} has no seeds",
+            t.name
+        );
         for s in seeds {
             (t.run)(&s);
         }
