@@ -1,6 +1,8 @@
 //! Every input a fuzz run once crashed on (`fuzz/regressions/<target>/*`), and every seed,
 //! run through its target: each must now return without panicking.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use intake_fuzz::{TARGETS, target};
 
 #[test]
