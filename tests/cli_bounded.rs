@@ -3,6 +3,8 @@
 //! that stream (manifest import, scale decode) keep memory flat and output short however
 //! long the file is. Peak memory is the child's VmHWM from /proc, sampled while it runs.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod util;
 
 use std::io::Write;

@@ -2,6 +2,8 @@
 //! command line used to accept (and what went wrong with it) and checks it is now refused
 //! with one clear line naming the key.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod util;
 
 use util::{Dir, Run};
