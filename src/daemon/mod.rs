@@ -119,13 +119,19 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, c: &Committed, cycle: Duration) {
+    /// A scan stored during this run: counted from the store's events, so a scan kept
+    /// after a failed commit and stored on a retry counts too.
+    fn stored(&mut self, record: &crate::scan::ScanRecord) {
         self.parcels += 1;
-        *self.by_disposition.entry(c.record.disposition).or_default() += 1;
-        if c.record.disposition == Disposition::AcceptRepriced {
+        *self.by_disposition.entry(record.disposition).or_default() += 1;
+        if record.disposition == Disposition::AcceptRepriced {
             self.repriced += 1;
-            self.adjustments_cents += c.record.adjustment.map_or(0, |a| a.cents());
+            self.adjustments_cents += record.adjustment.map_or(0, |a| a.cents());
         }
+    }
+
+    /// The timings of a parcel whose commit was confirmed at once.
+    fn timed(&mut self, c: &Committed, cycle: Duration) {
         self.timing.cycle.record(cycle);
         self.timing.settle.record(c.timings.settle);
         self.timing.judge.record(c.judge);
@@ -368,7 +374,7 @@ pub async fn drive(
                     Event::Committed(c) => {
                         let parcel = c.parcel;
                         let cycle = detected.remove(&parcel).map_or(Duration::ZERO, |t| t.elapsed());
-                        summary.add(&c, cycle);
+                        summary.timed(&c, cycle);
                         if let Some(h) = &hub {
                             h.observe_cycle(cycle);
                         }
@@ -396,6 +402,9 @@ pub async fn drive(
                 match ev {
                     Some(ev) => {
                         status.doc.last_event = ev.seq;
+                        if let EventKind::ScanCommitted(rec) = &ev.kind {
+                            summary.stored(rec);
+                        }
                         if let EventKind::InForce { version, rate_card, why } = &ev.kind {
                             info!(version, rate_card = %rate_card, why = %why, "pricing and judging with a new version");
                         }
