@@ -238,11 +238,6 @@ impl Owner {
         }
         unstored
     }
-
-    /// Whether the actor's thread has ended (it panicked, or was stopped).
-    pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
-    }
 }
 
 impl Records {
@@ -416,11 +411,6 @@ impl Records {
         self.in_force.borrow().clone()
     }
 
-    /// Told whenever what is in force changes.
-    pub fn watch_in_force(&self) -> watch::Receiver<Arc<InForce>> {
-        self.in_force.clone()
-    }
-
     /// The number of the newest event published.
     pub fn head(&self) -> u64 {
         self.head.load(Ordering::SeqCst)
@@ -455,11 +445,6 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The number of the next event this subscriber will get.
-    pub fn next_seq(&self) -> u64 {
-        self.next
-    }
-
     /// The next event; `None` once the actor has stopped and every event was delivered.
     pub async fn next(&mut self) -> Option<Arc<Event>> {
         loop {

@@ -4,7 +4,7 @@
 //! number, so nothing is ever silently dropped.
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 use serde_json::{Value, json};
 
 use super::outbox::Resolution;
@@ -182,18 +182,5 @@ impl Store {
             });
         }
         Ok(out)
-    }
-
-    /// The event that stored a record (scan or resolution), if any.
-    pub fn event_of(&self, record_id: &str) -> Result<Option<u64>> {
-        let seq: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT seq FROM events WHERE record_id = ?1",
-                [record_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(seq.map(|s| u64::try_from(s).unwrap_or(0)))
     }
 }
