@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::country::Country;
+use crate::decide::billing::BillingRules;
 use crate::judge::Policy;
 use crate::measure::weight::StableRule;
 use crate::pricing::RateCard;
@@ -91,6 +92,8 @@ struct RawConfig {
     destinations: RawDestinations,
     pricing: RawPricing,
     #[serde(default)]
+    billing: RawBilling,
+    #[serde(default)]
     waybill: RawWaybill,
     #[serde(default)]
     manifest: RawManifest,
@@ -108,6 +111,22 @@ struct RawConfig {
     sync: Option<crate::sync::config::SyncConfig>,
     #[serde(default)]
     web: crate::web::config::WebConfig,
+}
+
+/// The settings of what measures and reads a parcel (`[scale]`, `[dimensions]`,
+/// `[weighing]`, `[camera]`, `[barcode]`) as canonical JSON: part of what is in force, so
+/// changing any of them bumps the configuration counter.
+fn measuring_settings(table: &toml::Table) -> String {
+    let mut m = serde_json::Map::new();
+    for key in ["scale", "dimensions", "weighing", "camera", "barcode"] {
+        if let Some(v) = table.get(key) {
+            m.insert(
+                key.to_owned(),
+                serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+            );
+        }
+    }
+    serde_json::Value::Object(m).to_string()
 }
 
 /// Which camera looks at the label (`[camera]`): the table and its validation live with the
@@ -221,6 +240,21 @@ struct RawPricing {
     reprice_tolerance_cents: i64,
 }
 
+/// `[billing]`: what makes a scan's measurement usable for billing (see
+/// [`crate::decide::billing`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBilling {
+    /// The scale is verified and sealed for trade. Default: yes for the simulated scale
+    /// (it stands in for a certified one), no for a real scale until declared here.
+    legal_for_trade: Option<bool>,
+    /// The smallest side measured for billing (default "2 in").
+    min_side: Option<String>,
+    /// Days within which the station must have passed `intake verify`; absent or 0: no
+    /// verification required.
+    verify_every_days: Option<u32>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWaybill {
@@ -293,6 +327,7 @@ impl Settings {
         } = layered;
         let file = source.describe();
         let from_file = |key: &str| origins.get(key) == Some(&Origin::File);
+        let measuring = measuring_settings(&table);
         let raw: RawConfig =
             RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
                 file: file.clone(),
@@ -512,6 +547,32 @@ impl Settings {
             _ => state_directory().unwrap_or_else(|| PathBuf::from(&raw.station.data_dir)),
         };
 
+        let billing = BillingRules {
+            legal_for_trade: raw.billing.legal_for_trade.unwrap_or(matches!(
+                scale,
+                intake_hal::scale::config::ScaleSettings::Sim(_)
+            )),
+            min_side: match &raw.billing.min_side {
+                None => BillingRules::default().min_side,
+                Some(t) => {
+                    let l = t
+                        .parse::<Length>()
+                        .map_err(|e| invalid("billing.min_side", e.to_string()))?;
+                    if l == Length::ZERO || l >= limits.max_side {
+                        return Err(invalid(
+                            "billing.min_side",
+                            format!("{t} must be above zero and below limits.max_side"),
+                        ));
+                    }
+                    l
+                }
+            },
+            verify_every: raw
+                .billing
+                .verify_every_days
+                .filter(|d| *d > 0)
+                .map(|d| jiff::SignedDuration::from_hours(i64::from(d) * 24)),
+        };
         let sync = crate::sync::config::from_raw(raw.sync, &source)
             .map_err(|e| invalid(&e.key, e.message))?;
         let web = raw.web.validate().map_err(|e| invalid(&e.key, e.message))?;
@@ -525,6 +586,8 @@ impl Settings {
                 destinations,
                 card,
                 reprice_tolerance: Money::from_cents(raw.pricing.reprice_tolerance_cents),
+                billing,
+                measuring,
             },
             waybill: WaybillRules { patterns },
             rate_card_source,

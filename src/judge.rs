@@ -58,6 +58,11 @@ pub struct Policy {
     pub destinations: Destinations,
     pub card: RateCard,
     pub reprice_tolerance: Money,
+    /// What makes a measurement usable for billing.
+    pub billing: crate::decide::billing::BillingRules,
+    /// The measuring devices' settings (canonical JSON): in force like the rules, so a
+    /// change is counted; judging does not read it.
+    pub measuring: String,
 }
 
 /// The station's decision on one parcel.
@@ -184,6 +189,8 @@ mod tests {
             },
             card,
             reprice_tolerance: Money::from_cents(50),
+            billing: crate::decide::billing::BillingRules::default(),
+            measuring: String::new(),
         }
     }
 

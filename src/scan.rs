@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::country::Country;
+use crate::decide::billing::NotBillable;
 use crate::judge::{Judgement, Measurement, WaybillRead};
 use crate::quantity::{Dims, Mass, Money};
 use crate::rules::{Disposition, Reason};
@@ -31,6 +32,11 @@ pub struct ScanRecord {
     /// The version of what was in force (limits, rate card, destinations, waybill formats)
     /// when the station judged it; `None` for scans stored before versions were kept.
     pub in_force_version: Option<u64>,
+    /// Whether billing may charge on this measurement; `None` for scans stored before the
+    /// flag existed.
+    pub billable: Option<bool>,
+    /// Why not, when not billable (see [`crate::decide::billing`]).
+    pub not_billable: Vec<NotBillable>,
 }
 
 /// A new time-ordered scan id.
@@ -70,6 +76,8 @@ impl ScanRecord {
             reasons: j.verdict.reasons.clone(),
             rate_card_version: j.priced.as_ref().map(|_| rate_card_version.to_owned()),
             in_force_version: None,
+            billable: None,
+            not_billable: Vec::new(),
         }
     }
 
@@ -86,7 +94,7 @@ impl ScanRecord {
     /// pounds/inches for people.
     pub fn to_json(&self) -> Value {
         let round2 = |x: f64| (x * 100.0).round() / 100.0;
-        json!({
+        let mut v = json!({
             "scan_id": self.id,
             "station_id": self.station_id,
             "created_at": self.created_at.to_string(),
@@ -109,6 +117,13 @@ impl ScanRecord {
             "adjustment_cents": self.adjustment.map(Money::cents),
             "rate_card_version": self.rate_card_version,
             "in_force_version": self.in_force_version,
-        })
+        });
+        // Only present when known: a scan stored before the flag existed keeps the exact
+        // shape its audit entry recorded.
+        if let (Some(b), Some(o)) = (self.billable, v.as_object_mut()) {
+            o.insert("billable".into(), Value::Bool(b));
+            o.insert("not_billable".into(), json!(self.not_billable));
+        }
+        v
     }
 }

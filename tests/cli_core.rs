@@ -336,7 +336,10 @@ fn scans_lists_in_every_format() {
     assert_eq!(only[0]["scan_id"], "id-1");
     let csv = d.run(&["scans", "--format", "csv"]).expect_code(0).stdout();
     assert_eq!(csv.lines().count(), 4);
-    assert!(csv.starts_with("scan_id,created_at,waybill"));
+    assert!(
+        csv.starts_with("scan_id,station_id,created_at,waybill"),
+        "{csv}"
+    );
     let table = d.run(&["scans"]).expect_code(0).stdout();
     assert!(table.contains("3 scan(s)"), "{table}");
     let recent = d

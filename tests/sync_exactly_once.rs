@@ -48,6 +48,7 @@ fn exactly_once_against(db: &str) {
                 disposition: Some(intake::rules::Disposition::Accept),
                 reasons: vec![],
                 note: Some("weighed again by hand".into()),
+                billing: Default::default(),
             })
             .unwrap();
         }

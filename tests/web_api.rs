@@ -259,6 +259,34 @@ fn api_events_resolutions_metrics_and_guards() {
         &json!({"action": "confirm"}),
     );
     assert_eq!(refused.status, 422);
+    // ...but its measurement can be flagged (once, with a reason): billing stops charging
+    // on it, the dock's verdict stands.
+    let acc_id = accepted["scan_id"].as_str().unwrap();
+    let acc_res = format!("{url}/api/scans/{acc_id}/resolution");
+    let no_reason = post_json(
+        &acc_res,
+        &json!({"action": "flag_measurement", "reason": ""}),
+    );
+    assert_eq!(no_reason.status, 422, "{}", no_reason.text());
+    let flagged = post_json(
+        &acc_res,
+        &json!({"action": "flag_measurement", "reason": "leaning on the fence"}),
+    );
+    assert_eq!(flagged.status, 201, "{}", flagged.text());
+    let f = flagged.json();
+    assert_eq!(f["billing"]["measurement_flagged"], true, "{f}");
+    assert_eq!(f["disposition"], Value::Null, "{f}");
+    let twice = post_json(
+        &acc_res,
+        &json!({"action": "flag_measurement", "reason": "again"}),
+    );
+    assert_eq!(twice.status, 409, "{}", twice.text());
+    let rows = store_rows(
+        &dir.db(),
+        "SELECT flag FROM resolutions WHERE scan_id = ?1",
+        acc_id,
+    );
+    assert_eq!(rows, vec![vec![Some("measurement".into())]]);
     assert_eq!(
         get(&format!("{url}/api/scans?disposition=maybe")).status,
         400
@@ -356,7 +384,8 @@ fn api_events_resolutions_metrics_and_guards() {
     assert!(scanned >= 3.0, "{text}");
     assert!(value("intake_scans_total", Some(("disposition", "manual"))) >= 1.0);
     assert!(value("intake_decode_failures_total", Some(("kind", "no_read"))) >= 1.0);
-    assert_eq!(value("intake_resolutions_total", None), 1.0);
+    // The typed waybill and the flagged measurement.
+    assert_eq!(value("intake_resolutions_total", None), 2.0);
     assert_eq!(value("intake_device_up", Some(("device", "scale"))), 1.0);
     assert_eq!(
         value("intake_device_reconnects_total", Some(("device", "scale"))),

@@ -8,6 +8,7 @@ use intake::store::ScanFilter;
 use intake::sync::wire::{resolution_to_wire, scan_to_wire};
 use jiff::ZonedDateTime as Zoned;
 
+use super::columns::{RESOLUTION_EXTRA, Units, resolution_row, scan_header, scan_row};
 use super::scans::parse_since;
 use super::{Context, bad_input};
 
@@ -32,30 +33,11 @@ pub(crate) struct Export {
     /// Device nodes, FIFOs and directories are refused.
     #[arg(long, short, value_name = "PATH")]
     output: PathBuf,
+    /// Units of weights and sizes in the CSV (money is always in cents; NDJSON carries
+    /// exact base units).
+    #[arg(long, value_enum, default_value_t = Units::Us)]
+    units: Units,
 }
-
-const CSV_HEADER: [&str; 20] = [
-    "kind",
-    "record_id",
-    "scan_id",
-    "station_id",
-    "created_at",
-    "waybill",
-    "destination",
-    "disposition",
-    "reasons",
-    "weight_ug",
-    "length_um",
-    "width_um",
-    "height_um",
-    "billable_weight_ug",
-    "price_cents",
-    "currency",
-    "quoted_cents",
-    "adjustment_cents",
-    "rate_card_version",
-    "note",
-];
 
 impl Export {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -91,44 +73,18 @@ impl Export {
                 }
                 Format::Csv => {
                     let mut c = csv::Writer::from_writer(&mut *w);
-                    c.write_record(CSV_HEADER)?;
-                    let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+                    let mut header = vec!["kind".to_owned(), "record_id".to_owned()];
+                    header.extend(scan_header(self.units));
+                    header.extend(RESOLUTION_EXTRA.map(str::to_owned));
+                    c.write_record(&header)?;
                     for s in &scans {
-                        c.write_record([
-                            "scan".to_owned(),
-                            s.id.clone(),
-                            s.id.clone(),
-                            s.station_id.clone(),
-                            s.created_at.to_string(),
-                            s.waybill.clone().unwrap_or_default(),
-                            s.destination.map(|d| d.to_string()).unwrap_or_default(),
-                            s.disposition.to_string(),
-                            s.reasons_text(),
-                            opt(s.weight.map(|m| m.micrograms())),
-                            opt(s.dims.map(|d| d.length.micrometres())),
-                            opt(s.dims.map(|d| d.width.micrometres())),
-                            opt(s.dims.map(|d| d.height.micrometres())),
-                            opt(s.billable_weight.map(|m| m.micrograms())),
-                            opt(s.price.map(|m| m.cents())),
-                            s.currency.clone().unwrap_or_default(),
-                            opt(s.quoted.map(|m| m.cents())),
-                            opt(s.adjustment.map(|m| m.cents())),
-                            s.rate_card_version.clone().unwrap_or_default(),
-                            String::new(),
-                        ])?;
+                        let mut row = vec!["scan".to_owned(), s.id.clone()];
+                        row.extend(scan_row(s, self.units));
+                        row.extend([String::new(), String::new()]);
+                        c.write_record(&row)?;
                     }
                     for r in &resolutions {
-                        let mut row = vec![String::new(); CSV_HEADER.len()];
-                        row[0] = "resolution".into();
-                        row[1] = r.id.clone();
-                        row[2] = r.scan_id.clone();
-                        row[3] = station.clone();
-                        row[4] = r.created_at.to_string();
-                        row[5] = r.waybill.clone().unwrap_or_default();
-                        row[7] = r.disposition.map(|d| d.to_string()).unwrap_or_default();
-                        row[8] = r.reasons_text();
-                        row[19] = r.note.clone().unwrap_or_default();
-                        c.write_record(&row)?;
+                        c.write_record(resolution_row(r, &station, self.units))?;
                     }
                     c.flush()?;
                 }

@@ -29,6 +29,77 @@ enum HqCommand {
     LoadRateCard(LoadRateCard),
     #[command(subcommand)]
     Token(TokenCommand),
+    #[command(subcommand)]
+    Audit(HqAuditCommand),
+}
+
+/// Stations' audit chains, as head office received them.
+#[derive(Debug, Subcommand)]
+enum HqAuditCommand {
+    /// Re-verify one station's chain: entries linked from the first, each held scan and
+    /// resolution equal to its entry, every held record covered. Exit 0 when whole, 1 when
+    /// a gap, a break, a rewritten entry or a cut is found (each named).
+    Verify(HqAuditVerify),
+}
+
+#[derive(Debug, Args)]
+struct HqAuditVerify {
+    #[arg(long, value_name = "PATH_OR_URL")]
+    db: String,
+    /// The station id, as in that station's `[station] id`.
+    #[arg(long)]
+    station: String,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl HqAuditVerify {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        intake::sync::wire::check_station_id(&self.station)
+            .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+        let store = HqStore::open(&self.db).await?;
+        let held = store.station_audit(&self.station).await?;
+        let v = intake::hq::audit::verify_station(&self.station, &held);
+        if self.json {
+            println!("{}", serde_json::to_string(&v)?);
+        } else {
+            println!(
+                "station {}: {} entries (head {}), {} scans, {} resolutions held",
+                v.station_id,
+                v.entries,
+                v.head
+                    .map_or_else(|| "not reported".to_owned(), |h| h.to_string()),
+                v.scans,
+                v.resolutions
+            );
+            if v.awaiting_records + v.awaiting_entries > 0 {
+                println!(
+                    "  not yet complete: {} entries about records not received yet, {} records received after the last report (the next sync brings them)",
+                    v.awaiting_records, v.awaiting_entries
+                );
+            }
+            if v.breaks.is_empty() {
+                println!("chain intact");
+            } else {
+                println!("CHAIN BROKEN: {} problem(s)", v.breaks.len());
+                for b in v.breaks.iter().take(20) {
+                    match b.entry {
+                        0 => println!("  {}", b.what),
+                        n => println!("  entry {n}: {}", b.what),
+                    }
+                }
+                if v.breaks.len() > 20 {
+                    println!("  … and {} more", v.breaks.len() - 20);
+                }
+            }
+        }
+        Ok(if v.is_clean() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
 }
 
 /// Station tokens: each uploads only its own station's records. Kept hashed (SHA-256): a
@@ -169,6 +240,7 @@ impl Hq {
             }
             HqCommand::LoadRateCard(s) => rt.block_on(s.run()),
             HqCommand::Token(t) => rt.block_on(t.run()),
+            HqCommand::Audit(HqAuditCommand::Verify(v)) => rt.block_on(v.run()),
         }
     }
 }

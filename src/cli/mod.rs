@@ -2,6 +2,7 @@
 //! decides lives in the library; these modules load config, call it and print.
 
 mod audit;
+mod columns;
 mod completions;
 mod config_check;
 mod decode;

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use intake::rules::Disposition;
-use intake::scan::ScanRecord;
 use intake::store::ScanFilter;
 use jiff::{Timestamp, ZonedDateTime as Zoned};
 
+use super::columns::{Units, scan_header, scan_row};
 use super::{Context, bad_input};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -37,6 +37,9 @@ pub(crate) struct Scans {
     /// Same as --format json.
     #[arg(long)]
     json: bool,
+    /// Units of weights and sizes in the table and CSV (money in the CSV is in cents).
+    #[arg(long, value_enum, default_value_t = Units::Us)]
+    units: Units,
 }
 
 /// Reads `--since`: an instant, a local date, or a span back from now.
@@ -81,30 +84,17 @@ impl Scans {
             }
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(out);
-                w.write_record([
-                    "scan_id",
-                    "created_at",
-                    "waybill",
-                    "destination",
-                    "disposition",
-                    "reasons",
-                    "weight_lb",
-                    "dims_in",
-                    "billable_lb",
-                    "price",
-                    "currency",
-                    "quoted",
-                    "adjustment",
-                ])?;
+                w.write_record(scan_header(self.units))?;
                 for s in &scans {
-                    w.write_record(row(s))?;
+                    w.write_record(scan_row(s, self.units))?;
                 }
                 w.flush()?;
             }
             Format::Table => {
+                let u = self.units;
                 writeln!(
                     out,
-                    "{:<24} {:<13} {:<3} {:<16} {:>9} {:>20} {:>9} {:>9}  reasons",
+                    "{:<24} {:<13} {:<3} {:<16} {:>10} {:>22} {:>9} {:>9} {:<4}  reasons",
                     "time (UTC)",
                     "waybill",
                     "to",
@@ -112,22 +102,45 @@ impl Scans {
                     "weight",
                     "dims",
                     "price",
-                    "adjust"
+                    "adjust",
+                    "bill"
                 )?;
                 for s in &scans {
-                    let r = row(s);
+                    let t = s.created_at.to_string();
+                    let weight = s
+                        .weight
+                        .map(|m| {
+                            format!("{} {}", u.mass(m), if u == Units::Us { "lb" } else { "kg" })
+                        })
+                        .unwrap_or_default();
+                    let money = |m: Option<intake::quantity::Money>| {
+                        m.map(|m| m.to_string()).unwrap_or_default()
+                    };
+                    let bill = match s.billable {
+                        Some(true) => "yes",
+                        Some(false) => "no",
+                        None => "-",
+                    };
+                    let mut reasons = s.reasons_text();
+                    if !s.not_billable.is_empty() {
+                        reasons.push_str(&format!(
+                            " (not billable: {})",
+                            intake::decide::billing::NotBillable::text(&s.not_billable)
+                        ));
+                    }
                     writeln!(
                         out,
-                        "{:<24} {:<13} {:<3} {:<16} {:>9} {:>20} {:>9} {:>9}  {}",
-                        &r[1][..r[1].len().min(24)],
-                        r[2],
-                        r[3],
-                        r[4],
-                        r[6],
-                        r[7],
-                        r[9],
-                        r[12],
-                        r[5]
+                        "{:<24} {:<13} {:<3} {:<16} {:>10} {:>22} {:>9} {:>9} {:<4}  {}",
+                        &t[..t.len().min(24)],
+                        s.waybill.as_deref().unwrap_or(""),
+                        s.destination.map(|c| c.to_string()).unwrap_or_default(),
+                        s.disposition.to_string(),
+                        weight,
+                        u.dims_short(s),
+                        money(s.price),
+                        money(s.adjustment),
+                        bill,
+                        reasons.trim()
                     )?;
                 }
                 writeln!(out, "{} scan(s)", scans.len())?;
@@ -135,32 +148,6 @@ impl Scans {
         }
         Ok(ExitCode::SUCCESS)
     }
-}
-
-fn row(s: &ScanRecord) -> [String; 13] {
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    [
-        s.id.clone(),
-        s.created_at.to_string(),
-        opt(s.waybill.clone()),
-        opt(s.destination.map(|c| c.to_string())),
-        s.disposition.to_string(),
-        s.reasons_text(),
-        opt(s.weight.map(|w| format!("{:.2}", w.lb()))),
-        opt(s.dims.map(|d| {
-            format!(
-                "{:.1}x{:.1}x{:.1}",
-                d.length.inches(),
-                d.width.inches(),
-                d.height.inches()
-            )
-        })),
-        opt(s.billable_weight.map(|w| format!("{:.2}", w.lb()))),
-        opt(s.price.map(|p| p.to_string())),
-        opt(s.currency.clone()),
-        opt(s.quoted.map(|p| p.to_string())),
-        opt(s.adjustment.map(|p| p.to_string())),
-    ]
 }
 
 #[cfg(test)]

@@ -74,11 +74,12 @@ pub async fn reload(running: &Settings, records: &Records) -> Reloaded {
         );
     }
     let on_restart = restart_only_changes(running, &new);
+    let mut options = StartOptions::from_settings(&new);
+    // The devices keep the settings they were opened with until a restart: what is in
+    // force (and counted) says so.
+    options.policy.measuring = running.policy.measuring.clone();
     match records
-        .apply_config(
-            StartOptions::from_settings(&new),
-            "configuration reloaded (SIGHUP)",
-        )
+        .apply_config(options, "configuration reloaded (SIGHUP)")
         .await
     {
         Ok((version, changed)) => Reloaded::Applied {

@@ -6,6 +6,7 @@
 //! comes out. The store actor is the only caller that persists what these return, so every
 //! decision is taken with the rules in force and lands in one ordered history.
 
+pub mod billing;
 pub mod operator;
 
 use intake_hal::{Beep, Signal};
@@ -21,7 +22,7 @@ use crate::manifest::ManifestEntry;
 use crate::rules::{Disposition, Duties, Reason, Verdict};
 use crate::scan::ScanRecord;
 use crate::station::Finished;
-use crate::store::outbox::{ACTOR_SYSTEM, Resolution};
+use crate::store::outbox::{ACTOR_SYSTEM, Resolution, ResolutionBilling};
 use crate::waybill::WaybillRules;
 
 /// Duties still unpaid this long after intake turn a hold into a return to the sender (the
@@ -50,14 +51,15 @@ fn station_reasons(scan: &ScanRecord) -> Vec<Reason> {
         .collect()
 }
 
-/// The record of a parcel the station finished: judged with what is in force.
+/// The record of a parcel the station finished: judged with what is in force, and flagged
+/// for billing with what the station knows of itself (`facts`).
 pub fn scan(
     f: &Finished,
     entry: Option<&ManifestEntry>,
     in_force: &InForce,
+    facts: &billing::StationFacts,
     station_id: &str,
-    id: String,
-    at: Timestamp,
+    (id, at): (String, Timestamp),
 ) -> ScanRecord {
     let mut j = judge(&f.measurement, entry, &in_force.policy);
     j.add_reasons(&f.extra_reasons);
@@ -70,6 +72,8 @@ pub fn scan(
         &in_force.policy.card.version,
     );
     rec.in_force_version = Some(in_force.version);
+    let why = billing::not_billable(&rec, &in_force.policy.billing, facts);
+    billing::flag(&mut rec, why);
     rec
 }
 
@@ -188,13 +192,39 @@ pub fn trigger(st: &Standing, entry: &ManifestEntry) -> Option<Trigger> {
     }
 }
 
+/// Judges a stored scan's measurement again; a scan that may not be billed on (its flag, or
+/// an operator's flag since) gets no adjustment.
+fn judge_again(
+    scan: &ScanRecord,
+    resolutions: &[Resolution],
+    m: &Measurement,
+    entry: &ManifestEntry,
+    policy: &Policy,
+) -> Judgement {
+    let mut j = judge(m, Some(entry), policy);
+    if !billing::standing(scan, resolutions).is_empty() {
+        billing::without_adjustment(&mut j);
+    }
+    j
+}
+
+/// The billing side of a system resolution that priced a scan again.
+fn priced_again(j: &Judgement, card: &str) -> ResolutionBilling {
+    ResolutionBilling {
+        price: j.priced.as_ref().map(|p| p.price),
+        adjustment: j.adjustment,
+        rate_card_version: j.priced.as_ref().map(|_| card.to_owned()),
+        measurement_flagged: false,
+    }
+}
+
 fn system_resolution(
     scan: &ScanRecord,
     waybill: Option<String>,
     verdict: Verdict,
     note: String,
-    id: String,
-    now: Timestamp,
+    (id, now): (String, Timestamp),
+    billing: ResolutionBilling,
 ) -> Resolution {
     Resolution {
         id,
@@ -205,6 +235,7 @@ fn system_resolution(
         disposition: Some(verdict.disposition),
         reasons: verdict.reasons,
         note: Some(note),
+        billing,
     }
 }
 
@@ -226,7 +257,7 @@ pub fn on_manifest_change(
     let why = trigger(&st, entry)?;
     let mut m = measurement_of(scan);
     m.waybill = WaybillRead::Read(entry.waybill.clone());
-    let mut j = judge(&m, Some(entry), &in_force.policy);
+    let mut j = judge_again(scan, resolutions, &m, entry, &in_force.policy);
     j.add_reasons(&station_reasons(scan));
     if j.verdict.disposition == st.disposition && j.verdict.reasons == st.reasons {
         return None;
@@ -238,8 +269,14 @@ pub fn on_manifest_change(
     if let Some(a) = j.adjustment {
         note.push_str(&format!("; adjustment {a}"));
     }
+    let billing = priced_again(&j, &in_force.policy.card.version);
     Some(system_resolution(
-        scan, st.waybill, j.verdict, note, id, now,
+        scan,
+        st.waybill,
+        j.verdict,
+        note,
+        (id, now),
+        billing,
     ))
 }
 
@@ -271,8 +308,8 @@ pub fn duties_overdue(
             "duties still unpaid {} days after intake: return to sender",
             DUTIES_GRACE.as_hours() / 24
         ),
-        id,
-        now,
+        (id, now),
+        ResolutionBilling::default(),
     ))
 }
 
@@ -291,7 +328,7 @@ pub fn reprice(
     if let Some(w) = &st.waybill {
         m.waybill = WaybillRead::Read(w.clone());
     }
-    let j = judge(&m, Some(entry), &in_force.policy);
+    let j = judge_again(scan, resolutions, &m, entry, &in_force.policy);
     let priced = j.priced.as_ref()?;
     if Some(priced.price) == scan.price
         && Some(in_force.policy.card.version.as_str()) == scan.rate_card_version.as_deref()
@@ -309,12 +346,20 @@ pub fn reprice(
     if let Some(a) = j.adjustment {
         note.push_str(&format!("; adjustment {a}"));
     }
+    let billing = priced_again(&j, &in_force.policy.card.version);
     let mut verdict = j.verdict;
     let kept = station_reasons(scan);
     if !kept.is_empty() {
         verdict = Verdict::from_reasons(verdict.reasons.into_iter().chain(kept));
     }
-    Some(system_resolution(scan, st.waybill, verdict, note, id, now))
+    Some(system_resolution(
+        scan,
+        st.waybill,
+        verdict,
+        note,
+        (id, now),
+        billing,
+    ))
 }
 
 #[cfg(test)]
@@ -363,7 +408,14 @@ mod tests {
     }
 
     fn scan_of(e: Option<&ManifestEntry>) -> ScanRecord {
-        scan(&finished("3 lb"), e, &in_force(), "t-1", "s-1".into(), t(0))
+        scan(
+            &finished("3 lb"),
+            e,
+            &in_force(),
+            &billing::StationFacts::default(),
+            "t-1",
+            ("s-1".into(), t(0)),
+        )
     }
 
     #[test]
@@ -450,6 +502,69 @@ mod tests {
             };
         }
         let r = reprice(&s, &[], &e, &cheaper, "r".into(), t(1)).unwrap();
+        assert_eq!(r.billing.rate_card_version.as_deref(), Some("cheaper"));
+        let price = r.billing.price.unwrap();
+        assert_eq!(
+            r.billing.adjustment,
+            Some(Money::from_cents(price.cents() - 1400))
+        );
         assert!(r.note.unwrap().contains("rate card cheaper"));
+
+        // Once an operator flagged the measurement, billing's repricing proposes no
+        // adjustment (the price is still recorded).
+        let flag = operator_resolution(
+            &s,
+            &[],
+            &ResolutionRequest::FlagMeasurement {
+                reason: "parcel leaned on the fence".into(),
+            },
+            &in_force().waybill,
+            Some(&e),
+            &in_force().policy,
+            "f".into(),
+            t(1),
+        )
+        .unwrap();
+        assert!(flag.billing.measurement_flagged);
+        assert_eq!(flag.disposition, None, "the dock's verdict stands");
+        assert_eq!(
+            billing::standing(&s, std::slice::from_ref(&flag)),
+            [billing::NotBillable::MeasurementFlagged]
+        );
+        let r = reprice(
+            &s,
+            std::slice::from_ref(&flag),
+            &e,
+            &cheaper,
+            "r2".into(),
+            t(2),
+        )
+        .unwrap();
+        assert_eq!(r.billing.price, Some(price));
+        assert_eq!(r.billing.adjustment, None);
+        assert!(!r.reasons.contains(&Reason::Repriced));
+        // A second flag is refused; so is one without a reason.
+        let again = operator_resolution(
+            &s,
+            std::slice::from_ref(&flag),
+            &ResolutionRequest::FlagMeasurement { reason: "x".into() },
+            &in_force().waybill,
+            Some(&e),
+            &in_force().policy,
+            "g".into(),
+            t(3),
+        );
+        assert!(matches!(again, Err(ResolveError::AlreadyFlagged { .. })));
+        let blank = operator_resolution(
+            &s,
+            &[],
+            &ResolutionRequest::FlagMeasurement { reason: " ".into() },
+            &in_force().waybill,
+            Some(&e),
+            &in_force().policy,
+            "h".into(),
+            t(3),
+        );
+        assert_eq!(blank, Err(ResolveError::NoReason));
     }
 }

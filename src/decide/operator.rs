@@ -10,7 +10,7 @@ use crate::judge::{Policy, WaybillRead, judge};
 use crate::manifest::ManifestEntry;
 use crate::rules::{Disposition, Reason};
 use crate::scan::ScanRecord;
-use crate::store::outbox::{ACTOR_OPERATOR, Resolution};
+use crate::store::outbox::{ACTOR_OPERATOR, Resolution, ResolutionBilling};
 use crate::waybill::WaybillRules;
 
 /// Longest operator note kept.
@@ -35,6 +35,10 @@ pub enum ResolutionRequest {
     /// A held parcel goes on (a supervisor checked the ID or the duties by other means):
     /// the reason is required and kept.
     Release { reason: String },
+    /// The measurement is wrong (the parcel was leaning on the fence, a second item was on
+    /// the platform…): any scan, once; the reason is required and kept. The scan stays as
+    /// judged for the dock, but billing no longer charges on it.
+    FlagMeasurement { reason: String },
 }
 
 /// Why a resolution was refused.
@@ -59,8 +63,10 @@ pub enum ResolveError {
         scan_id: String,
         disposition: Disposition,
     },
-    #[error("a release needs a reason (who checked what); type one")]
+    #[error("a release or a flag needs a reason (who checked what); type one")]
     NoReason,
+    #[error("scan {scan_id}'s measurement was already flagged")]
+    AlreadyFlagged { scan_id: String },
 }
 
 /// Whether a scan needs an operator: the exceptions queue holds these until resolved.
@@ -84,7 +90,9 @@ pub fn requested_waybill(
                 text: waybill.trim().chars().take(40).collect(),
                 why: e.to_string(),
             }),
-        ResolutionRequest::Confirm { .. } | ResolutionRequest::Release { .. } => Ok(None),
+        ResolutionRequest::Confirm { .. }
+        | ResolutionRequest::Release { .. }
+        | ResolutionRequest::FlagMeasurement { .. } => Ok(None),
     }
 }
 
@@ -101,6 +109,9 @@ pub fn operator_resolution(
     id: String,
     now: Timestamp,
 ) -> Result<Resolution, ResolveError> {
+    if let ResolutionRequest::FlagMeasurement { reason } = req {
+        return flag_measurement(scan, earlier, reason, id, now);
+    }
     if !needs_operator(scan.disposition) {
         return Err(ResolveError::NotAnException {
             scan_id: scan.id.clone(),
@@ -118,7 +129,7 @@ pub fn operator_resolution(
         ResolutionRequest::Waybill { note, .. } | ResolutionRequest::Confirm { note } => {
             note.as_deref().map(str::trim).filter(|n| !n.is_empty())
         }
-        ResolutionRequest::Release { .. } => None,
+        ResolutionRequest::Release { .. } | ResolutionRequest::FlagMeasurement { .. } => None,
     };
     if let Some(n) = given_note
         && n.chars().count() > MAX_NOTE
@@ -127,6 +138,7 @@ pub fn operator_resolution(
             len: n.chars().count(),
         });
     }
+    let mut billing = ResolutionBilling::default();
     let (waybill, disposition, reasons, mut note) = match req {
         ResolutionRequest::Waybill { .. } => {
             if let Some(w) = &scan.waybill {
@@ -143,7 +155,16 @@ pub fn operator_resolution(
             };
             let mut m = measurement_of(scan);
             m.waybill = WaybillRead::Read(w.clone());
-            let j = judge(&m, entry, policy);
+            let mut j = judge(&m, entry, policy);
+            if !super::billing::standing(scan, earlier).is_empty() {
+                super::billing::without_adjustment(&mut j);
+            }
+            billing = ResolutionBilling {
+                price: j.priced.as_ref().map(|p| p.price),
+                adjustment: j.adjustment,
+                rate_card_version: j.priced.as_ref().map(|_| policy.card.version.clone()),
+                measurement_flagged: false,
+            };
             let mut note = format!("waybill {w} entered by the operator");
             if let Some(p) = &j.priced {
                 note.push_str(&format!("; price {} {}", p.price, p.currency));
@@ -155,6 +176,9 @@ pub fn operator_resolution(
         }
         // Handled first (a release is allowed after a confirmation); kept here for the match.
         ResolutionRequest::Release { reason } => return release(scan, earlier, reason, id, now),
+        ResolutionRequest::FlagMeasurement { reason } => {
+            return flag_measurement(scan, earlier, reason, id, now);
+        }
         ResolutionRequest::Confirm { .. } => {
             let what = match scan.disposition {
                 Disposition::ReturnToSender => "set aside for return to sender",
@@ -181,6 +205,49 @@ pub fn operator_resolution(
         disposition: Some(disposition),
         reasons,
         note: Some(note),
+        billing,
+    })
+}
+
+/// Takes a scan's measurement out of billing, with the operator's reason. The scan's
+/// disposition is left as it stands (the resolution decides none).
+fn flag_measurement(
+    scan: &ScanRecord,
+    earlier: &[Resolution],
+    reason: &str,
+    id: String,
+    now: Timestamp,
+) -> Result<Resolution, ResolveError> {
+    if earlier
+        .iter()
+        .any(|r| r.scan_id == scan.id && r.billing.measurement_flagged)
+    {
+        return Err(ResolveError::AlreadyFlagged {
+            scan_id: scan.id.clone(),
+        });
+    }
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ResolveError::NoReason);
+    }
+    if reason.chars().count() > MAX_NOTE {
+        return Err(ResolveError::NoteTooLong {
+            len: reason.chars().count(),
+        });
+    }
+    Ok(Resolution {
+        id,
+        scan_id: scan.id.clone(),
+        created_at: now,
+        actor: ACTOR_OPERATOR.to_owned(),
+        waybill: None,
+        disposition: None,
+        reasons: Vec::new(),
+        note: Some(format!("measurement flagged by the operator: {reason}")),
+        billing: ResolutionBilling {
+            measurement_flagged: true,
+            ..ResolutionBilling::default()
+        },
     })
 }
 
@@ -224,6 +291,7 @@ fn release(
         disposition: Some(verdict.disposition),
         reasons: verdict.reasons,
         note: Some(format!("hold released by the operator: {reason}")),
+        billing: Default::default(),
     })
 }
 

@@ -18,6 +18,7 @@
 //!   acknowledged as already held (exactly once).
 //! - A malformed batch is 400 naming the first bad record, with nothing stored.
 
+pub mod audit;
 pub mod store;
 
 use std::collections::HashMap;

@@ -80,6 +80,25 @@ const SCHEMA: &[&str] = &[
         received_at_ms BIGINT NOT NULL,
         body           TEXT NOT NULL
     )",
+    // Each station's audit chain, entry by entry as the station hashed it: head office
+    // re-verifies it (`intake hq audit verify --station ID`). An entry number replayed with
+    // other content (a chain rewritten at the station) is a conflict, never stored over.
+    "CREATE TABLE IF NOT EXISTS hq_audit (
+        record_id      TEXT PRIMARY KEY,
+        station_id     TEXT NOT NULL,
+        seq            BIGINT NOT NULL,
+        received_at_ms BIGINT NOT NULL,
+        body           TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS hq_audit_by_station ON hq_audit(station_id, seq)",
+    // The newest entry each station reported, and when: a station sends its records first
+    // and its chain after, so a record received before the last report and in no entry is
+    // a record whose entry was cut.
+    "CREATE TABLE IF NOT EXISTS hq_audit_heads (
+        station_id     TEXT PRIMARY KEY,
+        seq            BIGINT NOT NULL,
+        received_at_ms BIGINT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS hq_rate_cards (
         version      TEXT PRIMARY KEY,
         seq          BIGINT NOT NULL,
@@ -94,6 +113,23 @@ const INSERT_SCAN: &str = "INSERT INTO hq_scans (scan_id, station_id, waybill, d
 const INSERT_RESOLUTION: &str = "INSERT INTO hq_resolutions (resolution_id, scan_id, station_id,
     created_at_ms, received_at_ms, body) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (resolution_id) DO NOTHING";
+const INSERT_AUDIT: &str = "INSERT INTO hq_audit (record_id, station_id, seq, received_at_ms,
+    body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (record_id) DO NOTHING";
+const AUDIT_BODY: &str = "SELECT body FROM hq_audit WHERE record_id = $1";
+const AUDIT_HEAD: &str = "INSERT INTO hq_audit_heads (station_id, seq, received_at_ms)
+    VALUES ($1, $2, $3) ON CONFLICT (station_id) DO UPDATE SET seq = excluded.seq,
+    received_at_ms = excluded.received_at_ms";
+const AUDIT_HEAD_OF: &str = "SELECT seq, received_at_ms FROM hq_audit_heads WHERE station_id = $1";
+const SCAN_TIMES_OF: &str = "SELECT scan_id, received_at_ms FROM hq_scans WHERE station_id = $1";
+const RESOLUTION_TIMES_OF: &str =
+    "SELECT resolution_id, received_at_ms FROM hq_resolutions WHERE station_id = $1";
+const AUDIT_OF: &str = "SELECT body FROM hq_audit WHERE station_id = $1 ORDER BY seq";
+const SCANS_OF: &str =
+    "SELECT body FROM hq_scans WHERE station_id = $1 ORDER BY created_at_ms, scan_id";
+const RESOLUTIONS_OF: &str = "SELECT body FROM hq_resolutions WHERE station_id = $1
+    ORDER BY created_at_ms, resolution_id";
+const CONFLICTS_OF: &str =
+    "SELECT record_id FROM hq_conflicts WHERE station_id = $1 ORDER BY received_at_ms";
 const HELD_SCAN: &str = "SELECT 1 FROM hq_scans WHERE scan_id = $1";
 const HELD_RESOLUTION: &str = "SELECT 1 FROM hq_resolutions WHERE resolution_id = $1";
 const MANIFEST_SINCE: &str =
@@ -125,6 +161,19 @@ const TOKENS: &str =
     "SELECT station_id, created_at_ms FROM hq_tokens ORDER BY station_id, created_at_ms";
 const COUNT_TOKENS: &str = "SELECT COUNT(*) FROM hq_tokens";
 
+/// What head office holds of one station, for re-verifying its audit chain.
+#[derive(Debug, Clone, Default)]
+pub struct StationAudit {
+    pub entries: Vec<String>,
+    pub scans: Vec<String>,
+    pub resolutions: Vec<String>,
+    pub conflicts: Vec<String>,
+    /// When each of its scans and resolutions (by id) was received, in milliseconds.
+    pub received: std::collections::HashMap<String, i64>,
+    /// The newest entry the station reported, and when (milliseconds).
+    pub head: Option<(u64, i64)>,
+}
+
 /// How many records of a batch were new.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stored {
@@ -153,6 +202,7 @@ pub fn station_of(r: &Received) -> &str {
     match r {
         Received::Scan(s) => &s.station_id,
         Received::Resolution { station_id, .. } => station_id,
+        Received::Audit(e) => &e.station_id,
     }
 }
 
@@ -271,6 +321,7 @@ impl HqStore {
                     {
                         let mut scan = tx.prepare_cached(INSERT_SCAN)?;
                         let mut res = tx.prepare_cached(INSERT_RESOLUTION)?;
+                        let mut audit = tx.prepare_cached(INSERT_AUDIT)?;
                         for (r, body) in &rows {
                             let (n, held) = match r {
                                 Received::Scan(s) => (
@@ -299,6 +350,16 @@ impl HqStore {
                                     ])?,
                                     RESOLUTION_BODY,
                                 ),
+                                Received::Audit(e) => (
+                                    audit.execute(rusqlite::params![
+                                        r.id(),
+                                        e.station_id,
+                                        i64::try_from(e.seq).unwrap_or(i64::MAX),
+                                        now_ms,
+                                        body
+                                    ])?,
+                                    AUDIT_BODY,
+                                ),
                             };
                             if n == 1 {
                                 out.stored += 1;
@@ -307,9 +368,7 @@ impl HqStore {
                             let old: String = tx.query_row(held, [r.id()], |row| row.get(0))?;
                             if old != *body {
                                 // Dropping the transaction rolls the batch back.
-                                return Ok(BatchOutcome::Conflict {
-                                    record_id: r.id().to_owned(),
-                                });
+                                return Ok(BatchOutcome::Conflict { record_id: r.id() });
                             }
                             out.already_held += 1;
                         }
@@ -324,6 +383,7 @@ impl HqStore {
                 let tx = c.transaction().await?;
                 let scan = tx.prepare(INSERT_SCAN).await?;
                 let res = tx.prepare(INSERT_RESOLUTION).await?;
+                let audit = tx.prepare(INSERT_AUDIT).await?;
                 let mut out = Stored::default();
                 let mut conflict = None;
                 for (r, body) in &rows {
@@ -362,6 +422,20 @@ impl HqStore {
                             .await?,
                             RESOLUTION_BODY,
                         ),
+                        Received::Audit(e) => (
+                            tx.execute(
+                                &audit,
+                                &[
+                                    &r.id(),
+                                    &e.station_id,
+                                    &i64::try_from(e.seq).unwrap_or(i64::MAX),
+                                    &now_ms,
+                                    body,
+                                ],
+                            )
+                            .await?,
+                            AUDIT_BODY,
+                        ),
                     };
                     if n == 1 {
                         out.stored += 1;
@@ -369,7 +443,7 @@ impl HqStore {
                     }
                     let old: String = tx.query_one(held, &[&r.id()]).await?.get(0);
                     if old != *body {
-                        conflict = Some(r.id().to_owned());
+                        conflict = Some(r.id());
                         break;
                     }
                     out.already_held += 1;
@@ -386,8 +460,29 @@ impl HqStore {
                 }
             }
         };
+        if let BatchOutcome::Stored(_) = &outcome {
+            // The newest entry of each station's chain in this batch: its head, as reported.
+            let mut heads: std::collections::BTreeMap<&str, u64> = Default::default();
+            for (r, _) in &rows {
+                if let Received::Audit(e) = r {
+                    let h = heads.entry(e.station_id.as_str()).or_default();
+                    *h = (*h).max(e.seq);
+                }
+            }
+            for (station, seq) in heads {
+                self.execute(
+                    AUDIT_HEAD,
+                    vec![
+                        Param::Text(station.to_owned()),
+                        Param::Int(i64::try_from(seq).unwrap_or(i64::MAX)),
+                        Param::Int(now_ms),
+                    ],
+                )
+                .await?;
+            }
+        }
         if let BatchOutcome::Conflict { record_id } = &outcome
-            && let Some((r, body)) = rows.iter().find(|(r, _)| r.id() == record_id)
+            && let Some((r, body)) = rows.iter().find(|(r, _)| r.id() == *record_id)
         {
             self.execute(
                 INSERT_CONFLICT,
@@ -689,6 +784,88 @@ impl HqStore {
             HqStore::Postgres(client) => {
                 let c = client.lock().await;
                 Ok(c.query(sql, &[]).await?.iter().map(|r| r.get(0)).collect())
+            }
+        }
+    }
+
+    async fn bodies_of(&self, sql: &'static str, station: &str) -> Result<Vec<String>> {
+        let station = station.to_owned();
+        match self {
+            HqStore::Sqlite(conn) => {
+                blocking(conn, move |c| {
+                    let mut s = c.prepare_cached(sql)?;
+                    let rows = s.query_map([station], |r| r.get(0))?;
+                    Ok(rows.collect::<Result<_, _>>()?)
+                })
+                .await
+            }
+            HqStore::Postgres(client) => {
+                let c = client.lock().await;
+                Ok(c.query(sql, &[&station])
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect())
+            }
+        }
+    }
+
+    /// One station's audit chain as held (entries as stored JSON, in number order), its
+    /// scans and resolutions, and the ids of its records set aside as conflicts.
+    pub async fn station_audit(&self, station: &str) -> Result<StationAudit> {
+        let received = self
+            .pairs_of(SCAN_TIMES_OF, station)
+            .await?
+            .into_iter()
+            .chain(self.pairs_of(RESOLUTION_TIMES_OF, station).await?)
+            .collect();
+        let head = self
+            .pairs_of(AUDIT_HEAD_OF, station)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|(seq, at)| Some((seq.parse().ok()?, at)));
+        Ok(StationAudit {
+            entries: self.bodies_of(AUDIT_OF, station).await?,
+            scans: self.bodies_of(SCANS_OF, station).await?,
+            resolutions: self.bodies_of(RESOLUTIONS_OF, station).await?,
+            conflicts: self.bodies_of(CONFLICTS_OF, station).await?,
+            received,
+            head,
+        })
+    }
+
+    /// (text or number as text, milliseconds) rows of one station.
+    async fn pairs_of(&self, sql: &'static str, station: &str) -> Result<Vec<(String, i64)>> {
+        let station = station.to_owned();
+        // The first column may be a number (seq) or text (an id): read as text either way.
+        fn first_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
+            match r.get_ref(0)? {
+                rusqlite::types::ValueRef::Integer(n) => Ok(n.to_string()),
+                _ => r.get(0),
+            }
+        }
+        match self {
+            HqStore::Sqlite(conn) => {
+                blocking(conn, move |c| {
+                    let mut s = c.prepare_cached(sql)?;
+                    let rows = s.query_map([station], |r| Ok((first_sqlite(r)?, r.get(1)?)))?;
+                    Ok(rows.collect::<Result<_, _>>()?)
+                })
+                .await
+            }
+            HqStore::Postgres(client) => {
+                let c = client.lock().await;
+                let rows = c.query(sql, &[&station]).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        let first = r
+                            .try_get::<_, String>(0)
+                            .unwrap_or_else(|_| r.get::<_, i64>(0).to_string());
+                        (first, r.get(1))
+                    })
+                    .collect())
             }
         }
     }

@@ -151,6 +151,10 @@ enum Command {
         at: Timestamp,
         reply: Reply<()>,
     },
+    SetAuditSent {
+        seq: u64,
+        reply: Reply<()>,
+    },
     CheckDuties {
         now: Timestamp,
         reply: Reply<Vec<Resolution>>,
@@ -369,6 +373,11 @@ impl Records {
 
     pub fn set_last_upload_ok(&self, at: Timestamp) -> Call<()> {
         self.call(|reply| Command::SetLastUploadOk { at, reply })
+    }
+
+    /// Head office acknowledged the audit chain through entry `seq`.
+    pub fn set_audit_sent(&self, seq: u64) -> Call<()> {
+        self.call(|reply| Command::SetAuditSent { seq, reply })
     }
 
     /// Applies the duties rule as of `now` (the actor also does at start and daily).
@@ -593,9 +602,9 @@ fn judge_pending(
         &p.finished,
         entry.as_ref(),
         in_force,
+        &store.station_facts()?,
         station_id,
-        p.id.clone(),
-        p.at,
+        (p.id.clone(), p.at),
     );
     Ok((rec, t0.elapsed()))
 }
@@ -705,6 +714,9 @@ impl Actor {
             }
             Command::SetLastUploadOk { at, reply } => {
                 let _ = reply.send(self.store.set_last_upload_ok(at));
+            }
+            Command::SetAuditSent { seq, reply } => {
+                let _ = reply.send(self.store.set_audit_sent(seq));
             }
             Command::CheckDuties { now, reply } => {
                 let _ = reply.send(self.check_duties(now));

@@ -27,7 +27,7 @@ pub fn scan_content(s: &ScanRecord) -> Value {
 
 /// The canonical content of a resolution in the chain.
 pub fn resolution_content(r: &Resolution) -> Value {
-    json!({
+    let mut v = json!({
         "resolution_id": r.id,
         "scan_id": r.scan_id,
         "created_at": r.created_at.to_string(),
@@ -36,7 +36,13 @@ pub fn resolution_content(r: &Resolution) -> Value {
         "disposition": r.disposition,
         "reasons": r.reasons,
         "note": r.note,
-    })
+    });
+    // Only when it has one: a resolution stored before these columns existed keeps the
+    // exact shape its entry recorded.
+    if let (Some(b), Some(o)) = (r.billing.to_json(), v.as_object_mut()) {
+        o.insert("billing".into(), b);
+    }
+    v
 }
 
 /// The entry's canonical text: keys sorted (serde_json's map), no whitespace.
@@ -136,6 +142,37 @@ impl Store {
                 .unwrap_or(Value::Null),
             hash: hash.unwrap_or_default(),
         }))
+    }
+
+    /// Entries after `after`, at most `limit`, exactly as stored (for head office, which
+    /// checks the hashes over the same bytes).
+    pub fn chain_entries_after(
+        &self,
+        station_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::sync::wire::AuditEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, kind, record_id, content, hash FROM events
+             WHERE seq > ?1 AND content IS NOT NULL ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            [
+                i64::try_from(after).unwrap_or(i64::MAX),
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+            |r| {
+                Ok(crate::sync::wire::AuditEntry {
+                    station_id: station_id.to_owned(),
+                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    entry_kind: r.get(1)?,
+                    record_id: r.get(2)?,
+                    content: r.get(3)?,
+                    hash: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Walks the chain from the first entry: each hash against its content and the one

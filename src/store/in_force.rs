@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Result, Store, StoreError, ms};
 use crate::country::Country;
 use crate::decide::InForce;
+use crate::decide::billing::BillingRules;
 use crate::judge::Policy;
 use crate::pricing::RateCard;
 use crate::quantity::{Length, Mass, Money};
@@ -27,6 +28,19 @@ struct Snapshot {
     reprice_tolerance_cents: i64,
     rate_card: String,
     waybill_patterns: Vec<(String, String)>,
+    /// Absent in versions recorded before billing rules were in force.
+    #[serde(default)]
+    billing: Option<SnapshotBilling>,
+    /// The measuring devices' settings (canonical JSON); empty in older versions.
+    #[serde(default)]
+    measuring: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SnapshotBilling {
+    legal_for_trade: bool,
+    min_side_um: i64,
+    verify_every_hours: Option<i64>,
 }
 
 impl Snapshot {
@@ -44,6 +58,12 @@ impl Snapshot {
                 .iter()
                 .map(|p| (p.name.clone(), p.regex.as_str().to_owned()))
                 .collect(),
+            billing: Some(SnapshotBilling {
+                legal_for_trade: policy.billing.legal_for_trade,
+                min_side_um: policy.billing.min_side.micrometres(),
+                verify_every_hours: policy.billing.verify_every.map(|d| d.as_hours()),
+            }),
+            measuring: policy.measuring.clone(),
         }
     }
 
@@ -75,6 +95,14 @@ impl Snapshot {
                 },
                 card,
                 reprice_tolerance: Money::from_cents(self.reprice_tolerance_cents),
+                billing: self
+                    .billing
+                    .map_or_else(BillingRules::default, |b| BillingRules {
+                        legal_for_trade: b.legal_for_trade,
+                        min_side: Length::from_micrometres(b.min_side_um),
+                        verify_every: b.verify_every_hours.map(jiff::SignedDuration::from_hours),
+                    }),
+                measuring: self.measuring,
             },
             waybill: WaybillRules { patterns },
         })

@@ -150,4 +150,20 @@ CREATE TRIGGER events_are_kept BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'audit entries are never deleted'); END;
 "#,
     ),
+    (
+        "v6: billing: a billable flag and its reasons per scan; repricing after the fact as columns",
+        r#"
+-- Whether billing may charge on the scan's measurement (1/0; NULL for scans stored before
+-- the flag existed) and why not (space-separated reason names).
+ALTER TABLE scans ADD COLUMN billable INTEGER CHECK (billable IN (0, 1));
+ALTER TABLE scans ADD COLUMN not_billable TEXT;
+-- A resolution that priced the scan again (a repricing, a re-judge with a manifest entry)
+-- carries the new price and adjustment as numbers; an operator's flag on a measurement
+-- ('measurement') takes the scan out of billing.
+ALTER TABLE resolutions ADD COLUMN price_cents INTEGER;
+ALTER TABLE resolutions ADD COLUMN adjustment_cents INTEGER;
+ALTER TABLE resolutions ADD COLUMN rate_card_version TEXT;
+ALTER TABLE resolutions ADD COLUMN flag TEXT;
+"#,
+    ),
 ];

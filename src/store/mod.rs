@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tracing::instrument;
 
 use crate::country::Country;
+use crate::decide::billing::NotBillable;
 use crate::manifest::ManifestEntry;
 use crate::quantity::{Dims, Length, Mass, Money};
 use crate::rules::{Disposition, Duties, Reason};
@@ -216,6 +217,13 @@ impl Store {
         Ok(())
     }
 
+    /// What the station knows of itself that decides whether a new scan is billable.
+    pub fn station_facts(&self) -> Result<crate::decide::billing::StationFacts> {
+        // Verifications with a reference box are recorded by `intake verify` (calibration
+        // and verification land with issue 14); until one is, none is known.
+        Ok(crate::decide::billing::StationFacts::default())
+    }
+
     /// Stores a scan and its outbox row in one transaction. Idempotent on the scan id:
     /// returns `false` if that id was already stored.
     #[instrument(skip_all, err, fields(scan_id = %s.id))]
@@ -268,13 +276,18 @@ impl Store {
             in_force_version: r
                 .get::<_, Option<i64>>(18)?
                 .map(|v| u64::try_from(v).unwrap_or(0)),
+            billable: r.get::<_, Option<i64>>(19)?.map(|b| b != 0),
+            not_billable: NotBillable::parse_list(
+                &r.get::<_, Option<String>>(20)?.unwrap_or_default(),
+            )
+            .map_err(corrupt)?,
         })
     }
 
     const SCAN_COLUMNS: &'static str = "id, station_id, created_at_ms, waybill, destination,
         weight_ug, length_um, width_um, height_um, dimensional_weight_ug, billable_weight_ug,
         price_cents, currency, quoted_cents, adjustment_cents, disposition, reasons,
-        rate_card_version, in_force_version";
+        rate_card_version, in_force_version, billable, not_billable";
 
     /// Scans in time order, filtered.
     #[instrument(skip_all, err)]

@@ -81,7 +81,43 @@ pub struct Resolution {
     pub disposition: Option<Disposition>,
     pub reasons: Vec<Reason>,
     pub note: Option<String>,
+    /// What it means for billing: a new price, or an operator's flag on the measurement.
+    pub billing: ResolutionBilling,
 }
+
+/// A resolution's billing side, as numbers (not only in the note): the price and
+/// adjustment a repricing or a re-judge gave, or an operator's flag on the measurement.
+/// All empty for a resolution that does not touch billing, and for those stored before.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolutionBilling {
+    pub price: Option<Money>,
+    pub adjustment: Option<Money>,
+    pub rate_card_version: Option<String>,
+    /// An operator flagged the scan's measurement as wrong: the scan is no longer billable.
+    pub measurement_flagged: bool,
+}
+
+impl ResolutionBilling {
+    pub fn is_empty(&self) -> bool {
+        *self == ResolutionBilling::default()
+    }
+
+    /// The JSON shape (audit entry, wire, API); `None` when empty, so a resolution without
+    /// a billing side keeps the shape it always had.
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        (!self.is_empty()).then(|| {
+            serde_json::json!({
+                "price_cents": self.price.map(Money::cents),
+                "adjustment_cents": self.adjustment.map(Money::cents),
+                "rate_card_version": self.rate_card_version,
+                "measurement_flagged": self.measurement_flagged,
+            })
+        })
+    }
+}
+
+/// The stored `flag` of an operator's resolution that takes a measurement out of billing.
+pub const FLAG_MEASUREMENT: &str = "measurement";
 
 impl Resolution {
     pub fn reasons_text(&self) -> String {
@@ -149,6 +185,7 @@ pub struct ManifestApplied {
 pub(super) const KEY_CURSOR: &str = "manifest_cursor";
 const KEY_RATE_CARD: &str = "rate_card_version";
 const KEY_LAST_UPLOAD: &str = "last_upload_ok_ms";
+const KEY_AUDIT_SENT: &str = "audit_sent_seq";
 
 fn reasons_from(text: &str) -> rusqlite::Result<Vec<Reason>> {
     text.split_ascii_whitespace()
@@ -172,11 +209,18 @@ impl Store {
                 .map_err(corrupt)?,
             reasons: reasons_from(&r.get::<_, Option<String>>(6)?.unwrap_or_default())?,
             note: r.get(7)?,
+            billing: ResolutionBilling {
+                price: r.get::<_, Option<i64>>(8)?.map(Money::from_cents),
+                adjustment: r.get::<_, Option<i64>>(9)?.map(Money::from_cents),
+                rate_card_version: r.get(10)?,
+                measurement_flagged: r.get::<_, Option<String>>(11)?.as_deref()
+                    == Some(FLAG_MEASUREMENT),
+            },
         })
     }
 
-    const RESOLUTION_COLUMNS: &'static str =
-        "id, scan_id, created_at_ms, actor, waybill, disposition, reasons, note";
+    const RESOLUTION_COLUMNS: &'static str = "id, scan_id, created_at_ms, actor, waybill,
+        disposition, reasons, note, price_cents, adjustment_cents, rate_card_version, flag";
 
     /// Stores a resolution and its outbox row in one transaction. Idempotent on the id:
     /// returns `false` if that id was already stored.
@@ -201,7 +245,8 @@ impl Store {
     ) -> Result<bool> {
         let n = tx.execute(
             "INSERT OR IGNORE INTO resolutions (id, scan_id, created_at_ms, actor, waybill,
-                disposition, reasons, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                disposition, reasons, note, price_cents, adjustment_cents, rate_card_version,
+                flag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 r.id,
                 r.scan_id,
@@ -210,7 +255,11 @@ impl Store {
                 r.waybill,
                 r.disposition.map(Disposition::as_str),
                 r.reasons_text(),
-                r.note
+                r.note,
+                r.billing.price.map(Money::cents),
+                r.billing.adjustment.map(Money::cents),
+                r.billing.rate_card_version,
+                r.billing.measurement_flagged.then_some(FLAG_MEASUREMENT),
             ],
         )?;
         if n == 1 {
@@ -344,6 +393,18 @@ impl Store {
 
     pub fn set_last_upload_ok(&mut self, at: Timestamp) -> Result<()> {
         Store::set_state_in(&self.conn, KEY_LAST_UPLOAD, &ms(at).to_string())
+    }
+
+    /// The newest audit entry head office acknowledged (0: none).
+    pub fn audit_sent(&self) -> Result<u64> {
+        Ok(self
+            .state(KEY_AUDIT_SENT)?
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0))
+    }
+
+    pub fn set_audit_sent(&mut self, seq: u64) -> Result<()> {
+        Store::set_state_in(&self.conn, KEY_AUDIT_SENT, &seq.to_string())
     }
 
     /// The manifest cursor head office gave out last.
@@ -490,8 +551,10 @@ impl Store {
             "INSERT OR IGNORE INTO scans (id, station_id, created_at_ms, waybill, destination,
                 weight_ug, length_um, width_um, height_um, dimensional_weight_ug,
                 billable_weight_ug, price_cents, currency, quoted_cents, adjustment_cents,
-                disposition, reasons, rate_card_version, in_force_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                disposition, reasons, rate_card_version, in_force_version, billable,
+                not_billable)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                ?20, ?21)",
         )?;
         let added = ins.execute(params![
             s.id,
@@ -514,6 +577,9 @@ impl Store {
             s.rate_card_version,
             s.in_force_version
                 .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+            s.billable.map(i64::from),
+            s.billable
+                .map(|_| crate::decide::billing::NotBillable::text(&s.not_billable)),
         ])?;
         if added == 1 {
             tx.execute(
@@ -587,6 +653,7 @@ mod tests {
             disposition: Some(Disposition::Accept),
             reasons: vec![],
             note: Some("checked by hand".into()),
+            billing: Default::default(),
         };
         assert!(st.insert_resolution(&r).unwrap());
         assert!(!st.insert_resolution(&r).unwrap(), "idempotent on the id");
@@ -648,6 +715,7 @@ mod tests {
             disposition: Some(Disposition::Manual),
             reasons: vec![Reason::UnknownWaybill],
             note: None,
+            billing: Default::default(),
         };
         st.insert_resolution(&r).unwrap();
         assert_eq!(found(&st, Some("CP123456785DE")), ["k1"]);

@@ -15,7 +15,7 @@ use super::config::SyncSettings;
 use super::plan::{Summary, plan_batches, reconcile, summarise};
 use super::schedule::{History, Schedule, UploadWhy, backoff};
 use super::token::Token;
-use super::wire::{encode_batch, manifest_from_wire};
+use super::wire::{AuditEntry, encode_audit, encode_batch, manifest_from_wire};
 use crate::config::Settings;
 use crate::pricing::RateCard;
 use crate::store::outbox::Resolution;
@@ -85,6 +85,8 @@ pub struct UploadReport {
     pub already_held: u64,
     pub batches: u64,
     pub retries: u64,
+    /// Audit chain entries head office stored (new to it).
+    pub audit_entries: u64,
 }
 
 fn jitter() -> f64 {
@@ -114,6 +116,7 @@ pub fn upload_all(
     progress.start(records.read(|st| st.outbox_depth()).wait()?);
     let mut failures = 0u32;
     let mut last_progress = Instant::now();
+    let mut head_reported = false;
     loop {
         if stop.is_stopped() {
             return Err(SyncError::Stopped);
@@ -129,19 +132,76 @@ pub fn upload_all(
             })
             .wait()?
             .map_or((None, Vec::new()), |(b, l)| (Some(b), l));
-        let Some(batch) = batch else {
-            break;
+        // The records first, then the audit chain that covers them (head office checks
+        // every record it holds is in an entry).
+        let work = match batch {
+            Some(batch) => Work::Records(batch),
+            None => {
+                let station = station_id.to_owned();
+                let entries = records
+                    .read(move |st| {
+                        // A chain shorter than what head office acknowledged (a store
+                        // restored from a backup, or cut) is sent again from its end:
+                        // head office refuses entries that differ from what it holds.
+                        let sent = st.audit_sent()?.min(st.last_event_seq()?);
+                        // Once per sync the newest acknowledged entry again: head office
+                        // learns the station's head even when nothing is new.
+                        let from = if head_reported {
+                            sent
+                        } else {
+                            sent.saturating_sub(1)
+                        };
+                        st.chain_entries_after(&station, from, size)
+                    })
+                    .wait()?;
+                if entries.is_empty() {
+                    break;
+                }
+                Work::Audit(entries)
+            }
         };
-        let body = encode_batch(&loaded, station_id)?;
-        let span = info_span!(
-            "upload_batch",
-            records = batch.rows.len(),
-            first_seq = batch.rows[0].seq
-        );
+        let (body, span) = match &work {
+            Work::Records(batch) => (
+                encode_batch(&loaded, station_id)?,
+                info_span!(
+                    "upload_batch",
+                    records = batch.rows.len(),
+                    first_seq = batch.rows[0].seq
+                ),
+            ),
+            Work::Audit(entries) => (
+                encode_audit(entries)?,
+                info_span!(
+                    "upload_audit",
+                    entries = entries.len(),
+                    first_entry = entries[0].seq
+                ),
+            ),
+        };
         let _enter = span.enter();
         match client.upload(&body) {
+            Ok(ack) if matches!(work, Work::Audit(_)) => {
+                let Work::Audit(entries) = &work else {
+                    unreachable!("matched above")
+                };
+                let last = entries[entries.len() - 1].seq;
+                let last_id = AuditEntry::id_of(station_id, last);
+                if !ack.held.contains(&last_id) {
+                    return Err(SyncError::Protocol(format!(
+                        "head office did not acknowledge audit entry {last}"
+                    )));
+                }
+                records.set_audit_sent(last).wait()?;
+                report.audit_entries += ack.stored;
+                head_reported = true;
+                failures = 0;
+                last_progress = Instant::now();
+            }
             Ok(ack) => {
-                let r = reconcile(&batch, &ack.held);
+                let Work::Records(batch) = &work else {
+                    unreachable!("audit answered above")
+                };
+                let r = reconcile(batch, &ack.held);
                 if r.delivered.is_empty() {
                     return Err(SyncError::Protocol(format!(
                         "head office acknowledged none of the {} records sent",
@@ -195,6 +255,12 @@ pub fn upload_all(
     records.set_last_upload_ok(Timestamp::now()).wait()?;
     progress.finish();
     Ok(report)
+}
+
+/// One upload: a batch of outbox records, or entries of the audit chain.
+enum Work {
+    Records(super::plan::Batch),
+    Audit(Vec<AuditEntry>),
 }
 
 /// What a pull did.

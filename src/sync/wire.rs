@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::country::Country;
+use crate::decide::billing::NotBillable;
 use crate::manifest::ManifestEntry;
 use crate::quantity::{Dims, Length, Mass, Money};
 use crate::rules::{Disposition, Duties, Reason};
 use crate::scan::ScanRecord;
-use crate::store::outbox::{ACTOR_OPERATOR, ACTOR_SYSTEM, Record, Resolution};
+use crate::store::outbox::{ACTOR_OPERATOR, ACTOR_SYSTEM, Record, Resolution, ResolutionBilling};
 
 /// Head office's answer to an upload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +80,7 @@ pub fn scan_to_wire(s: &ScanRecord) -> Value {
 
 /// A resolution as sent.
 pub fn resolution_to_wire(r: &Resolution, station_id: &str) -> Value {
-    json!({
+    let mut v = json!({
         "kind": "resolution",
         "resolution_id": r.id,
         "scan_id": r.scan_id,
@@ -90,7 +91,11 @@ pub fn resolution_to_wire(r: &Resolution, station_id: &str) -> Value {
         "disposition": r.disposition,
         "reasons": r.reasons,
         "note": r.note,
-    })
+    });
+    if let (Some(b), Some(o)) = (r.billing.to_json(), v.as_object_mut()) {
+        o.insert("billing".into(), b);
+    }
+    v
 }
 
 /// A record as sent. Resolutions carry the station id they were made at.
@@ -101,6 +106,69 @@ pub fn record_to_wire(r: &Record, station_id: &str) -> Value {
     }
 }
 
+/// One entry of a station's audit chain, as sent to head office (after the records it
+/// covers): its number, kind, the record it is about, its canonical content exactly as the
+/// station hashed it, and its hash. Head office re-verifies the chain from these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    pub station_id: String,
+    pub seq: u64,
+    pub entry_kind: String,
+    pub record_id: Option<String>,
+    pub content: String,
+    pub hash: String,
+}
+
+impl AuditEntry {
+    /// The id head office keeps it under: unique across stations.
+    pub fn id_of(station_id: &str, seq: u64) -> String {
+        format!("{station_id}/audit/{seq}")
+    }
+
+    /// As sent: the entry and `kind`.
+    pub fn to_wire(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("kind".into(), Value::from("audit"));
+        }
+        v
+    }
+}
+
+fn parse_audit(v: Value) -> Result<(String, Received), String> {
+    let e: AuditEntry = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    check_station_id(&e.station_id)?;
+    if e.seq == 0 {
+        return Err("seq must be 1 or more".into());
+    }
+    if e.hash.len() != 64 || !e.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "hash \"{}\" is not a SHA-256 in hex",
+            e.hash.chars().take(80).collect::<String>()
+        ));
+    }
+    if e.content.len() > MAX_AUDIT_CONTENT {
+        return Err(format!(
+            "content is {} bytes; an entry holds at most {MAX_AUDIT_CONTENT}",
+            e.content.len()
+        ));
+    }
+    let id = AuditEntry::id_of(&e.station_id, e.seq);
+    let full = AuditEntry {
+        station_id: e.station_id,
+        seq: e.seq,
+        entry_kind: e.entry_kind,
+        record_id: e.record_id,
+        content: e.content,
+        hash: e.hash,
+    };
+    Ok((id, Received::Audit(Box::new(full))))
+}
+
+/// The largest audit entry content head office takes (a scan or resolution is far smaller).
+pub const MAX_AUDIT_CONTENT: usize = 64 * 1024;
+
 /// One record as received, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
@@ -109,13 +177,18 @@ pub enum Received {
         resolution: Resolution,
         station_id: String,
     },
+    /// An entry of the station's audit chain.
+    Audit(Box<AuditEntry>),
 }
 
 impl Received {
-    pub fn id(&self) -> &str {
+    /// The id head office keeps it under (an audit entry's is made from its station and
+    /// number: see [`Received::audit_id`]).
+    pub fn id(&self) -> String {
         match self {
-            Received::Scan(s) => &s.id,
-            Received::Resolution { resolution, .. } => &resolution.id,
+            Received::Scan(s) => s.id.clone(),
+            Received::Resolution { resolution, .. } => resolution.id.clone(),
+            Received::Audit(e) => AuditEntry::id_of(&e.station_id, e.seq),
         }
     }
 
@@ -133,6 +206,7 @@ impl Received {
                 }
                 v
             }
+            Received::Audit(e) => serde_json::to_value(e).unwrap_or(Value::Null),
         }
     }
 }
@@ -160,6 +234,10 @@ struct WireScan {
     rate_card_version: Option<String>,
     #[serde(default)]
     in_force_version: Option<u64>,
+    #[serde(default)]
+    billable: Option<bool>,
+    #[serde(default)]
+    not_billable: Vec<String>,
     // For people; head office recomputes them from the exact fields.
     #[allow(dead_code)]
     weight_lb: Option<Value>,
@@ -181,6 +259,17 @@ struct WireResolution {
     disposition: Option<String>,
     reasons: Vec<String>,
     note: Option<String>,
+    #[serde(default)]
+    billing: Option<WireBilling>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireBilling {
+    price_cents: Option<i64>,
+    adjustment_cents: Option<i64>,
+    rate_card_version: Option<String>,
+    measurement_flagged: bool,
 }
 
 fn check_uuid(field: &str, id: &str) -> Result<(), String> {
@@ -278,6 +367,22 @@ fn parse_scan(w: WireScan) -> Result<ScanRecord, String> {
         reasons: reasons(&w.reasons)?,
         rate_card_version: w.rate_card_version,
         in_force_version: w.in_force_version,
+        not_billable: match w.billable {
+            Some(false) => w
+                .not_billable
+                .iter()
+                .map(|r| r.parse::<NotBillable>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("not_billable: {e}"))?,
+            _ if !w.not_billable.is_empty() => {
+                return Err(
+                    "not_billable lists reasons for a scan that is not flagged billable: false"
+                        .into(),
+                );
+            }
+            _ => Vec::new(),
+        },
+        billable: w.billable,
         id: w.scan_id,
         station_id: w.station_id,
         waybill: w.waybill,
@@ -305,6 +410,14 @@ fn parse_resolution(w: WireResolution) -> Result<Received, String> {
             actor: w.actor,
             waybill: w.waybill,
             note: w.note,
+            billing: w
+                .billing
+                .map_or_else(ResolutionBilling::default, |b| ResolutionBilling {
+                    price: b.price_cents.map(Money::from_cents),
+                    adjustment: b.adjustment_cents.map(Money::from_cents),
+                    rate_card_version: b.rate_card_version,
+                    measurement_flagged: b.measurement_flagged,
+                }),
         },
         station_id: w.station_id,
     })
@@ -336,15 +449,19 @@ pub fn record_from_wire(mut v: Value) -> Result<Received, WireError> {
                 .and_then(parse_resolution);
             (id, r)
         }
+        Some("audit") => match parse_audit(v) {
+            Ok((id, r)) => (Some(id), Ok(r)),
+            Err(e) => (None, Err(e)),
+        },
         Some(other) => (
             None,
             Err(format!(
-                "kind \"{other}\" is not \"scan\" or \"resolution\""
+                "kind \"{other}\" is not \"scan\", \"resolution\" or \"audit\""
             )),
         ),
         None => (
             None,
-            Err("has no \"kind\" (\"scan\" or \"resolution\")".into()),
+            Err("has no \"kind\" (\"scan\", \"resolution\" or \"audit\")".into()),
         ),
     };
     result.map_err(|message| WireError { record_id, message })
@@ -410,6 +527,16 @@ pub fn encode_batch(records: &[Record], station_id: &str) -> std::io::Result<Vec
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     for r in records {
         serde_json::to_writer(&mut gz, &record_to_wire(r, station_id))?;
+        gz.write_all(b"\n")?;
+    }
+    gz.finish()
+}
+
+/// A batch of audit chain entries, as NDJSON compressed with gzip (the records' endpoint).
+pub fn encode_audit(entries: &[AuditEntry]) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for e in entries {
+        serde_json::to_writer(&mut gz, &e.to_wire())?;
         gz.write_all(b"\n")?;
     }
     gz.finish()
@@ -539,6 +666,7 @@ mod tests {
             disposition: Some(Disposition::Hold),
             reasons: vec![Reason::IdRequired],
             note: None,
+            billing: Default::default(),
         };
         let back = record_from_wire(resolution_to_wire(&r, "dock-01")).unwrap();
         assert_eq!(

@@ -287,7 +287,9 @@ pub(super) async fn resolution(
         ResolveFailed::NoSuchScan(_) => ApiError::not_found("such scan"),
         ResolveFailed::Refused(e) => {
             let status = match e {
-                ResolveError::AlreadyResolved { .. } => StatusCode::CONFLICT,
+                ResolveError::AlreadyResolved { .. } | ResolveError::AlreadyFlagged { .. } => {
+                    StatusCode::CONFLICT
+                }
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             ApiError::new(status, e.to_string())

@@ -128,8 +128,14 @@
     );
     $('f-dims-metric').textContent = dimsCm(s);
     amount($('f-price'), s.price_cents, s.currency, false);
+    // The billed weight, and whether billing may use this measurement at all.
+    const notBillable =
+      s.billable === false
+        ? ' · not for billing: ' + (s.not_billable || []).map((r) => r.replace(/_/g, ' ')).join(', ')
+        : '';
     $('f-billable').textContent =
-      s.billable_weight_lb == null ? '' : 'billable ' + s.billable_weight_lb.toFixed(2) + ' lb';
+      (s.billable_weight_lb == null ? '' : 'billed on ' + s.billable_weight_lb.toFixed(2) + ' lb') +
+      notBillable;
     const adj = $('f-adjust');
     amount(adj, s.adjustment_cents, s.currency, true);
     adj.className = s.adjustment_cents > 0 ? 'adj-up' : s.adjustment_cents < 0 ? 'adj-down' : '';
