@@ -313,10 +313,9 @@ impl Store {
 
     pub fn scan(&self, id: &str) -> Result<Option<ScanRecord>> {
         let sql = format!("SELECT {} FROM scans WHERE id = ?1", Store::SCAN_COLUMNS);
-        Ok(self
-            .conn
-            .query_row(&sql, [id], Store::scan_from_row)
-            .optional()?)
+        // Cached: `audit verify` looks up every scan of the chain.
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        Ok(stmt.query_row([id], Store::scan_from_row).optional()?)
     }
 
     /// Scans per disposition since `since`.

@@ -276,9 +276,9 @@ impl Store {
             "SELECT {} FROM resolutions WHERE id = ?1",
             Store::RESOLUTION_COLUMNS
         );
-        Ok(self
-            .conn
-            .query_row(&sql, [id], Store::resolution_from_row)
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        Ok(stmt
+            .query_row([id], Store::resolution_from_row)
             .optional()?)
     }
 
