@@ -250,7 +250,7 @@ impl Store {
                 _ => false,
             };
             if let (Some(now), Some(text)) = (&now, record_text(&content, &kind, seq))
-                && now.to_string() == text
+                && serde_json::to_string(now).is_ok_and(|t| t == text)
             {
                 continue;
             }
