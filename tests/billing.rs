@@ -19,6 +19,18 @@ fn site(d: &Dir, name: &str, extra: &str) -> String {
     d.write(name, &text).to_str().unwrap().to_owned()
 }
 
+/// The sample rate card under another version, dearer where it has a first step.
+fn dear_card(version: &str) -> String {
+    let card = include_str!("../config/rates.toml")
+        .replace(
+            "version = \"sample-2026-11\"",
+            &format!("version = \"{version}\""),
+        )
+        .replace("first = \"", "first = \"1");
+    assert!(card.contains(version));
+    card
+}
+
 fn run(d: &Dir, cfg: &str, parcels: &str) {
     d.run(&["--config", cfg, "run", "--parcels", parcels, "--fast"])
         .expect_code(0);
@@ -115,13 +127,14 @@ fn rules_and_device_settings_bump_the_configuration_counter_and_the_next_scan_re
     let d = Dir::new();
     let first = site(&d, "a.toml", "");
     run(&d, &first, "2");
-    // The repricing tolerance is a rule; the scale's reading interval a device setting.
-    let rule = site(&d, "b.toml", "[pricing]\nreprice_tolerance_cents = 75");
+    // A new rate card changes what is in force; so does a device setting.
+    d.write("rates-2027.toml", &dear_card("rates-2027"));
+    let rule = site(&d, "b.toml", "[pricing]\nrate_card = \"rates-2027.toml\"");
     run(&d, &rule, "2");
     let device = site(
         &d,
         "c.toml",
-        "[pricing]\nreprice_tolerance_cents = 75\n[dimensions]\nsamples = 4",
+        "[pricing]\nrate_card = \"rates-2027.toml\"\n[dimensions]\nsamples = 4",
     );
     run(&d, &device, "2");
     // Unchanged: no new version.
@@ -135,6 +148,22 @@ fn rules_and_device_settings_bump_the_configuration_counter_and_the_next_scan_re
     assert_eq!(versions.len(), 7);
     let v1 = versions[0];
     assert_eq!(versions, [v1, v1, v1 + 1, v1 + 1, v1 + 2, v1 + 2, v1 + 2]);
+    let cards: Vec<&str> = all
+        .iter()
+        .map(|s| s["rate_card_version"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        cards[..2]
+            .iter()
+            .all(|c| c.is_empty() || *c == "sample-2026-11"),
+        "{cards:?}"
+    );
+    assert!(
+        cards[2..]
+            .iter()
+            .all(|c| c.is_empty() || *c == "rates-2027"),
+        "{cards:?}"
+    );
 
     // Each change is an entry of the audit chain, and the chain verifies clean.
     let verify = d
@@ -247,11 +276,7 @@ fn the_billing_export_carries_the_units_of_scans_and_repricing_as_columns() {
 
     // Billing reprices a scan with a new card: the new price and adjustment are columns of
     // the resolution row, not only words in its note.
-    let card = include_str!("../config/rates.toml")
-        .replace("version = \"sample-2026-11\"", "version = \"dear-2027\"")
-        .replace("first = \"", "first = \"1");
-    assert!(card.contains("dear-2027"));
-    d.write("dear.toml", &card);
+    d.write("dear.toml", &dear_card("dear-2027"));
     let dear = site(&d, "dear-site.toml", "[pricing]\nrate_card = \"dear.toml\"");
     let victim = stored
         .iter()
