@@ -54,15 +54,7 @@ impl Audit {
                         v.breaks.len(),
                         v.entries
                     );
-                    for b in v.breaks.iter().take(20) {
-                        match b.entry {
-                            0 => println!("  {}", b.what),
-                            n => println!("  entry {n}: {}", b.what),
-                        }
-                    }
-                    if v.breaks.len() > 20 {
-                        println!("  … and {} more", v.breaks.len() - 20);
-                    }
+                    print_breaks(&v.breaks);
                 }
                 Ok(if v.breaks.is_empty() {
                     ExitCode::SUCCESS
@@ -91,5 +83,18 @@ impl Audit {
                 Ok(ExitCode::SUCCESS)
             }
         }
+    }
+}
+
+/// The first 20 breaks of a chain, one a line, and how many more.
+pub(crate) fn print_breaks(breaks: &[intake::store::audit::Break]) {
+    for b in breaks.iter().take(20) {
+        match b.entry {
+            0 => println!("  {}", b.what),
+            n => println!("  entry {n}: {}", b.what),
+        }
+    }
+    if breaks.len() > 20 {
+        println!("  … and {} more", breaks.len() - 20);
     }
 }

@@ -83,15 +83,7 @@ impl HqAuditVerify {
                 println!("chain intact");
             } else {
                 println!("CHAIN BROKEN: {} problem(s)", v.breaks.len());
-                for b in v.breaks.iter().take(20) {
-                    match b.entry {
-                        0 => println!("  {}", b.what),
-                        n => println!("  entry {n}: {}", b.what),
-                    }
-                }
-                if v.breaks.len() > 20 {
-                    println!("  … and {} more", v.breaks.len() - 20);
-                }
+                super::audit::print_breaks(&v.breaks);
             }
         }
         Ok(if v.is_clean() {

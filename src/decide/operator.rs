@@ -209,6 +209,19 @@ pub fn operator_resolution(
     })
 }
 
+/// An operator's reason (a release, a flag): required, trimmed, at most [`MAX_NOTE`].
+fn required_reason(reason: &str) -> Result<&str, ResolveError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ResolveError::NoReason);
+    }
+    let len = reason.chars().count();
+    if len > MAX_NOTE {
+        return Err(ResolveError::NoteTooLong { len });
+    }
+    Ok(reason)
+}
+
 /// Takes a scan's measurement out of billing, with the operator's reason. The scan's
 /// disposition is left as it stands (the resolution decides none).
 fn flag_measurement(
@@ -226,15 +239,7 @@ fn flag_measurement(
             scan_id: scan.id.clone(),
         });
     }
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ResolveError::NoReason);
-    }
-    if reason.chars().count() > MAX_NOTE {
-        return Err(ResolveError::NoteTooLong {
-            len: reason.chars().count(),
-        });
-    }
+    let reason = required_reason(reason)?;
     Ok(Resolution {
         id,
         scan_id: scan.id.clone(),
@@ -267,15 +272,7 @@ fn release(
             disposition: st.disposition,
         });
     }
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ResolveError::NoReason);
-    }
-    if reason.chars().count() > MAX_NOTE {
-        return Err(ResolveError::NoteTooLong {
-            len: reason.chars().count(),
-        });
-    }
+    let reason = required_reason(reason)?;
     let rest = st
         .reasons
         .iter()
