@@ -136,7 +136,7 @@ fn sigkill_at_random_moments_loses_no_announced_verdict_and_duplicates_nothing()
         });
         let mut announced = Vec::new();
         // The moment: a quarter during start-up (a random delay from the spawn), the rest
-        // after 0–3 verdicts and a random delay of up to 40 ms (mid-parcel, mid-commit).
+        // after 0–5 verdicts and a random delay of up to 40 ms (mid-parcel, mid-commit).
         let deadline = Instant::now() + LIMIT;
         if rng.random_range(0..4) == 0 {
             in_startup += 1;
@@ -144,7 +144,7 @@ fn sigkill_at_random_moments_loses_no_announced_verdict_and_duplicates_nothing()
             // synchronisation.
             std::thread::sleep(Duration::from_millis(rng.random_range(0..250)));
         } else {
-            let verdicts = rng.random_range(0..4);
+            let verdicts = rng.random_range(0..6);
             let mut seen = 0;
             let mut ready = false;
             while !ready || seen < verdicts {
