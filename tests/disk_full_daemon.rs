@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use intake::config::{EMBEDDED_CONFIG, Source};
 use intake::store::{ScanFilter, Store};
-use tmpfs_util::{Tmpfs, fill, free_bytes, mount_small};
+use tmpfs_util::{Tmpfs, figures, fill, free_bytes, mount_small};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -267,7 +267,11 @@ fn evidence_keeps_the_reserve_free_for_scans_shedding_the_oldest() {
     // (the database's growth may leave the last few without room, never an old one kept).
     let first_kept = ids.iter().position(|id| kept.contains(id)).unwrap();
     assert!(
-        ids[first_kept..].iter().filter(|id| !kept.contains(*id)).count() <= 3,
+        ids[first_kept..]
+            .iter()
+            .filter(|id| !kept.contains(*id))
+            .count()
+            <= 3,
         "images shed out of order: {} kept from scan {first_kept} of 80",
         kept.len()
     );
@@ -277,9 +281,12 @@ fn evidence_keeps_the_reserve_free_for_scans_shedding_the_oldest() {
         free >= 1024 * 1024 - 256 * 1024,
         "evidence left {free} bytes free, below the reserve"
     );
-    eprintln!(
-        "evidence: 80 parcels on a 10 MiB disk, {} images kept, {free} bytes free at the end",
-        kept.len()
+    figures(
+        "disk-evidence",
+        &format!(
+            "disk full, evidence: 80 parcels on a 10 MiB tmpfs, all stored, the scans' reserve never touched; {} images kept (the rest shed oldest first), {free} bytes free at the end",
+            kept.len()
+        ),
     );
 }
 
@@ -305,7 +312,13 @@ fn a_scan_stored_on_a_retry_keeps_its_evidence() {
     }
     d.verdicts(2);
     let pid = d.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let (code, log, _) = d.finish();
     assert_eq!(code, 0, "{log}");
     let ids = check_store(&st.store());
@@ -314,12 +327,15 @@ fn a_scan_stored_on_a_retry_keeps_its_evidence() {
         evidence_ids(&data).contains(&failed),
         "the scan stored on a retry lost its evidence image\n{log}"
     );
+    figures(
+        "disk-retry",
+        "disk full, retry: the scan that failed its commit was stored on the retry with its evidence image",
+    );
 }
 
 #[test]
 fn a_bounded_run_gives_up_with_the_count_and_the_spill_is_imported_once() {
-    let Some(st) = Station::new("24m", "evidence_min_free_mb = 1\ngive_up_after = \"2s\"")
-    else {
+    let Some(st) = Station::new("24m", "evidence_min_free_mb = 1\ngive_up_after = \"2s\"") else {
         return;
     };
     let data = st.data();
@@ -334,13 +350,18 @@ fn a_bounded_run_gives_up_with_the_count_and_the_spill_is_imported_once() {
         .lines()
         .find(|l| l.starts_with("error: gave up"))
         .unwrap_or_else(|| panic!("no give-up message\n{log}"));
-    assert!(msg.contains("give_up_after") && msg.contains("pending"), "{msg}");
+    assert!(
+        msg.contains("give_up_after") && msg.contains("pending"),
+        "{msg}"
+    );
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(summary["gave_up"], true);
     let pending = summary["unstored"].as_u64().unwrap();
     assert!(pending >= 1, "{summary}");
     assert!(msg.contains(&format!("{pending} scan(s) pending")), "{msg}");
-    let spill = intake::store::spill::read(&data).unwrap().expect("a spill file");
+    let spill = intake::store::spill::read(&data)
+        .unwrap()
+        .expect("a spill file");
     assert_eq!(spill.scans.len() as u64, pending);
     let before = check_store(&st.store());
     for s in &spill.scans {
@@ -366,6 +387,12 @@ fn a_bounded_run_gives_up_with_the_count_and_the_spill_is_imported_once() {
     assert!(log.contains("already_stored"), "{log}");
     assert!(!intake::store::spill::path_in(&data).exists());
     assert_eq!(check_store(&st.store()).len(), after.len() + 1);
+    figures(
+        "disk-give-up",
+        &format!(
+            "disk full, bounded run: gave up after give_up_after = 2 s with exit 1, {pending} scan(s) pending in the spill file; the next start stored all {pending}, a second import of the same spill stored none twice"
+        ),
+    );
 }
 
 #[test]
@@ -380,15 +407,36 @@ fn sigterm_on_a_full_disk_spills_the_unstored_scans() {
     let failed = scan_id_in(&d.wait_line("scan not stored; keeping it and retrying"));
     take_what_evidence_gave_back(&data);
     let pid = d.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let (code, log, _) = d.finish();
     assert_eq!(code, 0, "{log}");
-    assert!(log.contains("kept in") && log.contains("unstored.jsonl"), "{log}");
-    let spill = intake::store::spill::read(&data).unwrap().expect("a spill file");
-    assert!(spill.scans.iter().any(|s| s.id == failed), "{failed} not spilled");
+    assert!(
+        log.contains("kept in") && log.contains("unstored.jsonl"),
+        "{log}"
+    );
+    let spill = intake::store::spill::read(&data)
+        .unwrap()
+        .expect("a spill file");
+    assert!(
+        spill.scans.iter().any(|s| s.id == failed),
+        "{failed} not spilled"
+    );
     free_disk(&data);
     let (code, log, _) = st.start(&["--parcels", "1"]).finish();
     assert_eq!(code, 0, "{log}");
     assert!(check_store(&st.store()).contains(&failed));
     assert!(!intake::store::spill::path_in(&data).exists());
+    figures(
+        "disk-sigterm",
+        &format!(
+            "disk full, SIGTERM: {} unstored scan(s) spilled (fsynced), all stored at the next start",
+            spill.scans.len()
+        ),
+    );
 }

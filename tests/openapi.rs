@@ -19,13 +19,16 @@ type Routes = BTreeSet<(String, String)>;
 
 /// `(path, method)` of every `.route("PATH", method(handler))` in a router's source.
 fn routes_in(source: &str) -> Routes {
-    let re = regex::Regex::new(r#"\.route\(\s*"([^"]+)",\s*(get|post|put|patch|delete)\("#)
-        .unwrap();
+    let re =
+        regex::Regex::new(r#"\.route\(\s*"([^"]+)",\s*(get|post|put|patch|delete)\("#).unwrap();
     let found: Routes = re
         .captures_iter(source)
         .map(|c| (c[1].to_owned(), c[2].to_owned()))
         .collect();
-    assert!(!found.is_empty(), "no routes found: did the router change shape?");
+    assert!(
+        !found.is_empty(),
+        "no routes found: did the router change shape?"
+    );
     found
 }
 
@@ -76,16 +79,23 @@ fn the_document_is_valid_openapi_3() {
             );
             // Every {param} in the path is declared.
             for name in path.split('{').skip(1).filter_map(|s| s.split('}').next()) {
-                let declared = op.parameters.iter().chain(&item.parameters).any(|p| match p {
-                    openapiv3::ReferenceOr::Item(p) => p.parameter_data_ref().name == name,
-                    openapiv3::ReferenceOr::Reference { reference } => {
-                        let key = reference.rsplit('/').next().unwrap();
-                        let comp = api.components.as_ref().unwrap();
-                        matches!(comp.parameters.get(key), Some(openapiv3::ReferenceOr::Item(p))
+                let declared = op
+                    .parameters
+                    .iter()
+                    .chain(&item.parameters)
+                    .any(|p| match p {
+                        openapiv3::ReferenceOr::Item(p) => p.parameter_data_ref().name == name,
+                        openapiv3::ReferenceOr::Reference { reference } => {
+                            let key = reference.rsplit('/').next().unwrap();
+                            let comp = api.components.as_ref().unwrap();
+                            matches!(comp.parameters.get(key), Some(openapiv3::ReferenceOr::Item(p))
                             if p.parameter_data_ref().name == name)
-                    }
-                });
-                assert!(declared, "{method} {path}: path parameter {name} not declared");
+                        }
+                    });
+                assert!(
+                    declared,
+                    "{method} {path}: path parameter {name} not declared"
+                );
             }
         }
     }
@@ -125,9 +135,15 @@ fn the_document_names_exactly_the_routes_served() {
     let documented: Routes = ops.iter().map(|(p, m, _)| (p.clone(), m.clone())).collect();
     let served: Routes = web.union(&hq).cloned().collect();
     let missing: Vec<_> = served.difference(&documented).collect();
-    assert!(missing.is_empty(), "served but not in docs/openapi.yaml: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "served but not in docs/openapi.yaml: {missing:?}"
+    );
     let extra: Vec<_> = documented.difference(&served).collect();
-    assert!(extra.is_empty(), "in docs/openapi.yaml but not served: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "in docs/openapi.yaml but not served: {extra:?}"
+    );
     // Each operation is tagged with the server(s) that serve it, and only those.
     for (path, method, tags) in &ops {
         let key = (path.clone(), method.clone());

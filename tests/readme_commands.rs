@@ -62,7 +62,11 @@ fn http_get(base: &str, path: &str) -> Option<String> {
     let addr = base.strip_prefix("http://")?;
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -107,7 +111,13 @@ fn start_and_stop(dir: &std::path::Path, args: &[String]) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = child.wait().unwrap();
     assert!(status.success(), "`intake run` stopped with {status}");
 }
@@ -118,13 +128,19 @@ fn every_command_in_the_readme_runs_as_written() {
     assert!(cmds.len() >= 6, "found only {cmds:?}");
     let dir = tempfile::tempdir().unwrap();
     for name in ["rates.toml", "manifest-sample.csv"] {
-        std::fs::write(dir.path().join(name), Source::Embedded(name).read().unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join(name),
+            Source::Embedded(name).read().unwrap(),
+        )
+        .unwrap();
     }
     let mut text = EMBEDDED_CONFIG.to_owned();
     for (from, to) in [
         ("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\""),
-        ("settle = \"400ms\"", "settle = \"60ms\""),
-        ("interval = \"50ms\"", "interval = \"20ms\""),
+        ("settle = \"400ms\"", "settle = \"30ms\""),
+        ("interval = \"50ms\"", "interval = \"10ms\""),
+        ("min_presence_ms = 200", "min_presence_ms = 20"),
+        ("stable_window_ms = 300", "stable_window_ms = 40"),
     ] {
         assert!(text.contains(from), "{from}");
         text = text.replace(from, to);
@@ -161,5 +177,8 @@ fn every_command_in_the_readme_runs_as_written() {
         assert!(!out.stdout.is_empty(), "{cmd:?} printed nothing");
         ran += 1;
     }
-    eprintln!("README: {ran} commands run as written ({} found)", cmds.len());
+    eprintln!(
+        "README: {ran} commands run as written ({} found)",
+        cmds.len()
+    );
 }

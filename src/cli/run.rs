@@ -188,7 +188,7 @@ fn hangups() -> Option<tokio::sync::watch::Receiver<u64>> {
 /// "90 s", "10 min": how long, for a person.
 fn humantime(d: std::time::Duration) -> String {
     let s = d.as_secs_f64();
-    if s >= 60.0 && d.as_secs() % 60 == 0 {
+    if s >= 60.0 && d.as_secs().is_multiple_of(60) && d.subsec_nanos() == 0 {
         format!("{} min", d.as_secs() / 60)
     } else {
         format!("{s:.1} s")

@@ -310,9 +310,7 @@ impl EvidenceDir {
             let shed = self.delete(&kept, plan);
             info!(
                 shed,
-                free,
-                min_free,
-                "evidence shed, oldest first: the disk keeps its reserve for scans"
+                free, min_free, "evidence shed, oldest first: the disk keeps its reserve for scans"
             );
         }
         fits

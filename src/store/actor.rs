@@ -782,8 +782,12 @@ impl Actor {
                         "scan not stored at shutdown: kept in the spill file, stored at the next start");
                 }
                 // Last resort: the whole record in the log, so billing can recover it.
-                Ok(r) => error!(scan_id = %id, record = %r.to_json(), "scan NOT stored at shutdown"),
-                Err(e) => error!(scan_id = %id, error = %e, "scan NOT stored at shutdown and cannot be judged"),
+                Ok(r) => {
+                    error!(scan_id = %id, record = %r.to_json(), "scan NOT stored at shutdown")
+                }
+                Err(e) => {
+                    error!(scan_id = %id, error = %e, "scan NOT stored at shutdown and cannot be judged")
+                }
             }
         }
         self.pending.len()
@@ -846,7 +850,11 @@ impl Actor {
         {
             warn!(error = %e, "the spill file's scans are stored but the file cannot be removed");
         }
-        info!(stored, already_stored = present, "spill file of the last run imported");
+        info!(
+            stored,
+            already_stored = present,
+            "spill file of the last run imported"
+        );
     }
 
     /// Stores one spilled scan with its outbox row and event; false when it was stored

@@ -41,3 +41,13 @@ pub fn fill(dir: &Path, name: &str) {
 pub fn free_bytes(dir: &Path) -> u64 {
     intake::daemon::evidence::free_bytes(dir).expect("statvfs")
 }
+
+/// Prints a test's figures and leaves them for `.ci/run` to print (cargo test keeps a
+/// passing test's output to itself): `<target>/tmp/figures-NAME.txt`.
+pub fn figures(name: &str, text: &str) {
+    eprintln!("{text}");
+    let _ = std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("figures-{name}.txt")),
+        format!("{text}\n"),
+    );
+}
