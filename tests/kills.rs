@@ -6,12 +6,13 @@
 //! all kills, one `intake sync` to a head office on loopback leaves the outbox empty and
 //! head office holding exactly the station's scans, each once.
 //!
-//! `INTAKE_KILLS` sets the number of kills (default 50; 1,000 with `INTAKE_LONG=1`),
+//! `INTAKE_KILLS` sets the number of kills (default 100; 1,000 with `INTAKE_LONG=1`),
 //! `INTAKE_KILL_SEED` the seed (default 16). The figures are printed at the end.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod dock_util;
 mod sync_util;
 
 use std::collections::{BTreeSet, HashSet};
@@ -20,6 +21,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use dock_util::{QUICK, scan_id_in};
 use intake::store::{ScanFilter, Store};
 use rand::{RngExt, SeedableRng};
 use sync_util::*;
@@ -38,11 +40,6 @@ fn long_mode() -> bool {
 enum Line {
     Ready,
     Verdict(String),
-}
-
-fn scan_id_in(line: &str) -> Option<String> {
-    let id = line.split("scan_id=").nth(1)?.split_whitespace().next()?;
-    Some(id.trim_matches('"').to_owned())
 }
 
 /// The checks after a kill; returns the number of scans stored.
@@ -87,7 +84,7 @@ fn check_after_kill(db: &std::path::Path, announced: &[String], kill: u64) -> us
 
 #[test]
 fn sigkill_at_random_moments_loses_no_announced_verdict_and_duplicates_nothing() {
-    let kills = env_num("INTAKE_KILLS").unwrap_or(if long_mode() { 1000 } else { 50 });
+    let kills = env_num("INTAKE_KILLS").unwrap_or(if long_mode() { 1000 } else { 100 });
     let seed = env_num("INTAKE_KILL_SEED").unwrap_or(16);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
 
@@ -100,10 +97,10 @@ fn sigkill_at_random_moments_loses_no_announced_verdict_and_duplicates_nothing()
     // Sync is configured but waits for a backlog the test never reaches: the outbox is
     // delivered by one `intake sync` at the end.
     let station = Station::new(&hq.url(), "upload_backlog = 100000\npull_every = \"1h\"");
-    let text = std::fs::read_to_string(&station.config)
-        .unwrap()
-        .replace("settle = \"400ms\"", "settle = \"150ms\"")
-        .replace("interval = \"50ms\"", "interval = \"25ms\"");
+    let mut text = std::fs::read_to_string(&station.config).unwrap();
+    for (from, to) in QUICK {
+        text = text.replacen(from, to, 1);
+    }
     std::fs::write(&station.config, text).unwrap();
     let db_path = station.settings().db_path();
 

@@ -12,12 +12,13 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+mod dock_util;
+
+use std::io::{Read, Write};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use intake::config::{EMBEDDED_CONFIG, Source};
+use dock_util::{QUICK, sigterm, spawn_logged, write_station};
 
 const README: &str = include_str!("../README.md");
 const LIMIT: Duration = Duration::from_secs(300);
@@ -74,22 +75,13 @@ fn http_get(base: &str, path: &str) -> Option<String> {
 
 /// Starts the daemon as written, waits for its dashboard to say ready, stops it.
 fn start_and_stop(dir: &std::path::Path, args: &[String]) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args(args)
-        .current_dir(dir)
-        .env("INTAKE_CONFIG", dir.join("station.toml"))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx) = spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_intake"))
+            .args(args)
+            .current_dir(dir)
+            .env("INTAKE_CONFIG", dir.join("station.toml"))
+            .env_remove("RUST_LOG"),
+    );
     let deadline = Instant::now() + LIMIT;
     let mut log = Vec::new();
     let base = loop {
@@ -110,14 +102,7 @@ fn start_and_stop(dir: &std::path::Path, args: &[String]) {
         assert!(start.elapsed() < LIMIT, "never ready: {r}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&child);
     let status = child.wait().unwrap();
     assert!(status.success(), "`intake run` stopped with {status}");
 }
@@ -127,25 +112,9 @@ fn every_command_in_the_readme_runs_as_written() {
     let cmds = commands();
     assert!(cmds.len() >= 6, "found only {cmds:?}");
     let dir = tempfile::tempdir().unwrap();
-    for name in ["rates.toml", "manifest-sample.csv"] {
-        std::fs::write(
-            dir.path().join(name),
-            Source::Embedded(name).read().unwrap(),
-        )
-        .unwrap();
-    }
-    let mut text = EMBEDDED_CONFIG.to_owned();
-    for (from, to) in [
-        ("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\""),
-        ("settle = \"400ms\"", "settle = \"30ms\""),
-        ("interval = \"50ms\"", "interval = \"10ms\""),
-        ("min_presence_ms = 200", "min_presence_ms = 20"),
-        ("stable_window_ms = 300", "stable_window_ms = 40"),
-    ] {
-        assert!(text.contains(from), "{from}");
-        text = text.replace(from, to);
-    }
-    std::fs::write(dir.path().join("station.toml"), text).unwrap();
+    let mut changes = vec![("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")];
+    changes.extend(QUICK);
+    write_station(dir.path(), &changes);
 
     let mut ran = 0;
     for cmd in &cmds {

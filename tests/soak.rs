@@ -12,11 +12,13 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod dock_util;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use intake::config::{EMBEDDED_CONFIG, Source};
+use dock_util::{QUICK, write_station};
 
 /// Parcels per measuring window.
 const WINDOW: u64 = 500;
@@ -55,26 +57,9 @@ fn a_long_run_keeps_memory_descriptors_and_cycle_time_flat() {
         .unwrap_or(100_000);
     assert!(parcels >= 4 * WINDOW, "at least {} parcels", 4 * WINDOW);
     let dir = tempfile::tempdir().unwrap();
-    for name in ["rates.toml", "manifest-sample.csv"] {
-        std::fs::write(
-            dir.path().join(name),
-            Source::Embedded(name).read().unwrap(),
-        )
-        .unwrap();
-    }
-    let mut text = EMBEDDED_CONFIG.to_owned();
-    for (from, to) in [
-        ("settle = \"400ms\"", "settle = \"30ms\""),
-        ("interval = \"50ms\"", "interval = \"10ms\""),
-        ("min_presence_ms = 200", "min_presence_ms = 20"),
-        ("stable_window_ms = 300", "stable_window_ms = 40"),
-        ("width = 1280\nheight = 720", "width = 640\nheight = 480"),
-    ] {
-        assert!(text.contains(from), "{from}");
-        text = text.replace(from, to);
-    }
-    let config = dir.path().join("station.toml");
-    std::fs::write(&config, text).unwrap();
+    let mut changes = QUICK.to_vec();
+    changes.push(("width = 1280\nheight = 720", "width = 640\nheight = 480"));
+    let config = write_station(dir.path(), &changes);
 
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_intake"))
