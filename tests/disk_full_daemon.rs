@@ -27,9 +27,10 @@ const LIMIT: Duration = Duration::from_secs(90);
 
 /// A station directory whose data folder is a tmpfs of `size`.
 struct Station {
+    // Unmounted before the folder is removed (fields drop in order).
+    _mount: Tmpfs,
     dir: tempfile::TempDir,
     config: PathBuf,
-    _mount: Tmpfs,
 }
 
 impl Station {
