@@ -859,6 +859,34 @@ mod tests {
     }
 
     #[test]
+    fn storage_keys_default_and_are_checked() {
+        let s = Settings::load(None).unwrap();
+        assert_eq!(s.storage.give_up_after, Duration::from_secs(600));
+        assert_eq!(s.storage.evidence_min_free, 256 * 1024 * 1024);
+        let set = |extra: &str| {
+            let text = EMBEDDED_CONFIG.replace(
+                "data_dir = \"./data\"",
+                &format!("data_dir = \"./data\"\n{extra}"),
+            );
+            Settings::from_toml(&text, Source::Embedded("station.toml"))
+        };
+        let s = set("give_up_after = \"90s\"\nevidence_min_free_mb = 0").unwrap();
+        assert_eq!(s.storage.give_up_after, Duration::from_secs(90));
+        assert_eq!(s.storage.evidence_min_free, 0);
+        for (extra, key) in [
+            ("give_up_after = \"0s\"", "station.give_up_after"),
+            ("give_up_after = \"90\"", "station.give_up_after"),
+            (
+                "evidence_min_free_mb = 17592186044416",
+                "station.evidence_min_free_mb",
+            ),
+        ] {
+            let e = set(extra).unwrap_err().to_string();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+    }
+
+    #[test]
     fn file_paths_resolve_beside_the_config() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("station.toml");
