@@ -216,6 +216,32 @@ pub struct SimSettings {
 struct RawStation {
     id: String,
     data_dir: String,
+    /// `intake run --parcels N` gives up (exit 1) when the store fails this long.
+    #[serde(default = "default_give_up_after")]
+    give_up_after: String,
+    /// Evidence images are written only while the data folder's disk keeps this much free.
+    #[serde(default = "default_evidence_min_free_mb")]
+    evidence_min_free_mb: u64,
+}
+
+fn default_give_up_after() -> String {
+    "10m".into()
+}
+
+fn default_evidence_min_free_mb() -> u64 {
+    256
+}
+
+/// What the station does when storage fails (`[station]` `give_up_after`,
+/// `evidence_min_free_mb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// A bounded run (`intake run --parcels N`) exits 1 when scans could not be stored for
+    /// this long, saying how many are pending (they go to the spill file).
+    pub give_up_after: Duration,
+    /// Bytes the disk keeps free for scans: evidence is shed, oldest first, or not written
+    /// rather than go below it.
+    pub evidence_min_free: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,6 +312,8 @@ pub struct Settings {
     pub rate_card_source: Source,
     pub manifest_preload: Option<Source>,
     pub station: StationConfig,
+    /// Storage failures: give-up time and the disk space evidence leaves to scans.
+    pub storage: StorageSettings,
     pub sim: SimSettings,
     pub barcode: crate::barcode::BarcodeConfig,
     pub camera: CameraSettings,
@@ -349,6 +377,27 @@ impl Settings {
         if raw.station.data_dir.trim().is_empty() {
             return Err(invalid("station.data_dir", "must name a directory".into()));
         }
+        let give_up_after = intake_hal::quantity::parse_duration(&raw.station.give_up_after)
+            .map_err(|e| invalid("station.give_up_after", e.to_string()))?;
+        if give_up_after.is_zero() {
+            return Err(invalid(
+                "station.give_up_after",
+                "must be above zero, like \"10m\"".into(),
+            ));
+        }
+        let storage = StorageSettings {
+            give_up_after,
+            evidence_min_free: raw
+                .station
+                .evidence_min_free_mb
+                .checked_mul(1024 * 1024)
+                .ok_or_else(|| {
+                    invalid(
+                        "station.evidence_min_free_mb",
+                        "is too large; give MiB, like 256".into(),
+                    )
+                })?,
+        };
 
         let limits = Limits {
             max_weight: raw
@@ -597,6 +646,7 @@ impl Settings {
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| resolve(&source, &p, from_file("manifest.preload"))),
             station,
+            storage,
             sim,
             barcode: raw.barcode,
             camera,
@@ -869,6 +919,34 @@ mod tests {
         assert!(e.contains("reprice_tolerance_cents"), "{e}");
         let e = err_for("id = \"sim-dock-01\"", "id = \"dock 1\"");
         assert!(e.contains("station.id"), "{e}");
+    }
+
+    #[test]
+    fn storage_keys_default_and_are_checked() {
+        let s = Settings::load(None).unwrap();
+        assert_eq!(s.storage.give_up_after, Duration::from_secs(600));
+        assert_eq!(s.storage.evidence_min_free, 256 * 1024 * 1024);
+        let set = |extra: &str| {
+            let text = EMBEDDED_CONFIG.replace(
+                "data_dir = \"./data\"",
+                &format!("data_dir = \"./data\"\n{extra}"),
+            );
+            Settings::from_toml(&text, Source::Embedded("station.toml"))
+        };
+        let s = set("give_up_after = \"90s\"\nevidence_min_free_mb = 0").unwrap();
+        assert_eq!(s.storage.give_up_after, Duration::from_secs(90));
+        assert_eq!(s.storage.evidence_min_free, 0);
+        for (extra, key) in [
+            ("give_up_after = \"0s\"", "station.give_up_after"),
+            ("give_up_after = \"90\"", "station.give_up_after"),
+            (
+                "evidence_min_free_mb = 17592186044416",
+                "station.evidence_min_free_mb",
+            ),
+        ] {
+            let e = set(extra).unwrap_err().to_string();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
     }
 
     #[test]

@@ -6,9 +6,8 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::path::Path;
-use std::process::Command;
+mod tmpfs_util;
+
 use std::time::{Duration, Instant};
 
 use intake::config::Settings;
@@ -16,32 +15,7 @@ use intake::judge::{Measurement, WaybillRead};
 use intake::station::Finished;
 use intake::store::actor::RESERVE_FILE;
 use intake::store::{Records, StartOptions, Store};
-
-struct Tmpfs(std::path::PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-fn mount_small(dir: &Path, size: &str) -> Option<Tmpfs> {
-    std::fs::create_dir_all(dir).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then(|| Tmpfs(dir.to_path_buf()))
-}
-
-/// Fills the file system holding `dir` until a write fails.
-fn fill(dir: &Path, name: &str) {
-    let mut f = std::fs::File::create(dir.join(name)).unwrap();
-    let block = vec![7u8; 16 * 1024];
-    while f.write_all(&block).is_ok() {}
-    let _ = f.sync_all();
-}
+use tmpfs_util::{fill, mount_small};
 
 fn parcel(n: u64) -> Box<Finished> {
     Box::new(Finished {

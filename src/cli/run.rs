@@ -105,6 +105,23 @@ impl Run {
             })?;
         rt.shutdown_timeout(std::time::Duration::from_secs(2));
         print_summary(&summary, started.elapsed(), self.json);
+        let spill = intake::store::spill::path_in(&settings.data_dir);
+        if let Some(after) = summary.gave_up {
+            eprintln!(
+                "error: gave up: the store failed for {} ([station] give_up_after); {} scan(s) pending, kept in {} and stored at the next start",
+                humantime(after),
+                summary.unstored,
+                spill.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        if summary.unstored > 0 {
+            eprintln!(
+                "warning: {} scan(s) not stored at shutdown, kept in {} and stored at the next start",
+                summary.unstored,
+                spill.display()
+            );
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -168,6 +185,16 @@ fn hangups() -> Option<tokio::sync::watch::Receiver<u64>> {
     None
 }
 
+/// "90 s", "10 min": how long, for a person.
+fn humantime(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 60.0 && d.as_secs().is_multiple_of(60) && d.subsec_nanos() == 0 {
+        format!("{} min", d.as_secs() / 60)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
 fn print_summary(s: &Summary, took: std::time::Duration, as_json: bool) {
     let secs = took.as_secs_f64();
     let rate = if secs > 0.0 {
@@ -196,6 +223,8 @@ fn print_summary(s: &Summary, took: std::time::Duration, as_json: bool) {
             "judge_ms": {"median": ms(&t.judge, 0.5), "p99": ms(&t.judge, 0.99)},
             "commit_ms": {"median": ms(&t.commit, 0.5), "p99": ms(&t.commit, 0.99)},
             "verdict_ms": {"median": ms(&t.verdict, 0.5), "p99": ms(&t.verdict, 0.99)},
+            "gave_up": s.gave_up.is_some(),
+            "unstored": s.unstored,
         });
         println!("{out}");
         return;

@@ -1,9 +1,15 @@
 //! Evidence images: each scan keeps its camera frame, downscaled, with the barcode's position
 //! marked, as `<data_dir>/evidence/<scan_id>.jpg`; billing checks a repricing against it.
 //!
-//! Rendering is pure (frame in, JPEG bytes out) and so is the retention plan (files, time
-//! and limits in, the files to delete out). The writer thread does the file IO off the
-//! station's path: a verdict never waits for its evidence.
+//! Rendering is pure (frame in, JPEG bytes out) and so are the retention plan (files, time
+//! and limits in, the files to delete out) and the space plan (files, free space and the
+//! reserve in: what to shed, and whether the new image may be written). The writer thread
+//! does the file IO off the station's path: a verdict never waits for its evidence.
+//!
+//! Scans come first: an image is written only while the disk keeps `[station]
+//! evidence_min_free_mb` free after it; to stay above that, the oldest images are shed, and
+//! when shedding cannot make room the image is not kept. When a commit fails the daemon asks
+//! the writer to shed down to the reserve at once ([`EvidenceWriter::make_room`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +27,8 @@ use crate::web::config::EvidenceRetention;
 /// Evidence images are at most this wide (a 1280×720 frame becomes 640×360).
 pub const WIDTH: u32 = 640;
 const JPEG_QUALITY: u8 = 75;
-/// Retention is also enforced this often when no scan arrives.
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Retention and free space are also checked this often when no scan arrives.
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
 /// One decoded symbol's outline on the frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -186,6 +192,37 @@ pub fn plan_prune(kept: &[Kept], now: Timestamp, r: EvidenceRetention) -> Vec<us
     out
 }
 
+/// What to do about disk space before writing `need` bytes (pure): the oldest images to
+/// shed (indexes into `kept`, oldest first) so that `free` stays at or above `min_free`
+/// after the write, and whether the write may then go ahead (false when shedding every
+/// image would not make room: nothing is shed then, and the image is not kept).
+pub fn plan_space(kept: &[Kept], free: u64, need: u64, min_free: u64) -> (Vec<usize>, bool) {
+    let want = min_free.saturating_add(need);
+    let mut have = free;
+    let mut shed = Vec::new();
+    for (i, k) in kept.iter().enumerate() {
+        if have >= want {
+            break;
+        }
+        have = have.saturating_add(k.bytes);
+        shed.push(i);
+    }
+    if have >= want {
+        (shed, true)
+    } else if need == 0 {
+        // Making room for scans: shed everything, it is all we can give.
+        (shed, false)
+    } else {
+        (Vec::new(), false)
+    }
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// How much evidence is kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Usage {
@@ -250,18 +287,43 @@ impl EvidenceDir {
         Ok(())
     }
 
-    /// Deletes what the retention limits no longer allow; returns how many were deleted.
-    pub fn prune(&mut self, now: Timestamp) -> usize {
-        let kept: Vec<Kept> = self
-            .index
+    fn kept(&self) -> Vec<Kept> {
+        self.index
             .iter()
             .map(|((at, id), bytes)| Kept {
                 scan_id: id.clone(),
                 at: *at,
                 bytes: *bytes,
             })
-            .collect();
+            .collect()
+    }
+
+    /// Sheds the oldest images so that writing `need` bytes leaves `min_free` free on the
+    /// disk; false when the image must not be written (no room even with none kept).
+    pub fn make_room(&mut self, need: u64, min_free: u64) -> bool {
+        let Some(free) = free_bytes(&self.dir) else {
+            return true; // cannot tell: write, as before there was a reserve
+        };
+        let kept = self.kept();
+        let (plan, fits) = plan_space(&kept, free, need, min_free);
+        if !plan.is_empty() {
+            let shed = self.delete(&kept, plan);
+            info!(
+                shed,
+                free, min_free, "evidence shed, oldest first: the disk keeps its reserve for scans"
+            );
+        }
+        fits
+    }
+
+    /// Deletes what the retention limits no longer allow; returns how many were deleted.
+    pub fn prune(&mut self, now: Timestamp) -> usize {
+        let kept = self.kept();
         let plan = plan_prune(&kept, now, self.retention);
+        self.delete(&kept, plan)
+    }
+
+    fn delete(&mut self, kept: &[Kept], plan: Vec<usize>) -> usize {
         let mut deleted = 0;
         for i in plan {
             let k = &kept[i];
@@ -291,6 +353,8 @@ enum Job {
         at: Timestamp,
         frame: Box<EvidenceFrame>,
     },
+    /// A commit failed: shed down to the reserve now.
+    MakeRoom,
     Finish,
 }
 
@@ -306,6 +370,7 @@ impl EvidenceWriter {
     pub fn spawn(
         dir: &Path,
         retention: EvidenceRetention,
+        min_free: u64,
         on_saved: OnSaved,
     ) -> std::io::Result<EvidenceWriter> {
         let (tx, rx) = std_mpsc::channel::<Job>();
@@ -317,7 +382,7 @@ impl EvidenceWriter {
                     Ok(ev) => ev,
                     Err(e) => {
                         warn!(error = %e, "no evidence images will be kept");
-                        while let Ok(Job::Save { .. }) = rx.recv() {}
+                        while let Ok(Job::Save { .. } | Job::MakeRoom) = rx.recv() {}
                         return;
                     }
                 };
@@ -337,6 +402,12 @@ impl EvidenceWriter {
                                 if retention.max_bytes == 0 {
                                     return Ok(false);
                                 }
+                                if !ev.make_room(jpeg.len() as u64, min_free) {
+                                    warn!(scan_id = %scan_id, min_free,
+                                        "evidence not kept: the disk keeps its free space for scans");
+                                    on_saved("", ev.usage());
+                                    return Ok(false);
+                                }
                                 ev.save(&scan_id, at, &jpeg).map(|()| true)
                             });
                             match saved {
@@ -351,8 +422,15 @@ impl EvidenceWriter {
                                 }
                             }
                         }
+                        Ok(Job::MakeRoom) => {
+                            ev.make_room(0, min_free);
+                            on_saved("", ev.usage());
+                        }
                         Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                            if ev.prune(Timestamp::now()) > 0 {
+                            let before = ev.usage();
+                            ev.prune(Timestamp::now());
+                            ev.make_room(0, min_free);
+                            if ev.usage() != before {
                                 on_saved("", ev.usage());
                             }
                         }
@@ -373,6 +451,11 @@ impl EvidenceWriter {
             at,
             frame,
         });
+    }
+
+    /// Sheds evidence down to the reserve now (a commit failed: scans need the space).
+    pub fn make_room(&self) {
+        let _ = self.tx.send(Job::MakeRoom);
     }
 
     /// Writes what is queued and ends the thread.
@@ -447,6 +530,24 @@ mod tests {
                 chosen: true,
             }],
         }
+    }
+
+    #[test]
+    fn space_plan_sheds_the_oldest_to_keep_the_reserve_or_refuses_the_image() {
+        let files = [kept(1, 100), kept(2, 100), kept(3, 100)];
+        // Room enough: nothing shed.
+        assert_eq!(plan_space(&files, 1000, 50, 500), (vec![], true));
+        // Exactly at the reserve after the write is fine.
+        assert_eq!(plan_space(&files, 550, 50, 500), (vec![], true));
+        // 1 byte short: the oldest goes.
+        assert_eq!(plan_space(&files, 549, 50, 500), (vec![0], true));
+        assert_eq!(plan_space(&files, 360, 50, 500), (vec![0, 1], true));
+        // Even with all three shed there is no room: keep them, skip the new image.
+        assert_eq!(plan_space(&files, 100, 500, 500), (vec![], false));
+        assert_eq!(plan_space(&[], 0, 1, 0), (vec![], false));
+        // Making room for scans (need 0) sheds all it can, even if not enough.
+        assert_eq!(plan_space(&files, 100, 0, 500), (vec![0, 1, 2], false));
+        assert_eq!(plan_space(&files, 100, 0, 300), (vec![0, 1], true));
     }
 
     #[test]

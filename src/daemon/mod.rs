@@ -116,6 +116,11 @@ pub struct Summary {
     /// Sum of the repriced parcels' adjustments (cents; positive: customers owe more).
     pub adjustments_cents: i64,
     pub timing: Timing,
+    /// A bounded run gave up: the store failed this long (`[station] give_up_after`).
+    pub gave_up: Option<Duration>,
+    /// Scans still unstored when the run ended (written to the spill file, stored at the
+    /// next start).
+    pub unstored: usize,
 }
 
 impl Summary {
@@ -163,10 +168,14 @@ pub async fn run(
     if unstored > 0 {
         error!(
             unstored,
-            "scans were NOT stored; their records are in the log above"
+            spill = %crate::store::spill::path_in(&settings.data_dir).display(),
+            "scans were NOT stored; they are in the spill file (or, failing that, the log above)"
         );
     }
-    result
+    result.map(|mut s| {
+        s.unstored = unstored;
+        s
+    })
 }
 
 /// The store actor: takes the data folder's lock, migrates, puts the config in force.
@@ -329,11 +338,18 @@ pub async fn drive(
     let evidence = evidence::EvidenceWriter::spawn(
         &evidence::dir_in(&settings.data_dir),
         settings.web.evidence,
+        settings.storage.evidence_min_free,
         on_saved,
     )
     .map_err(DaemonError::Thread)?;
     let mut events: Subscription = records.subscribe();
     let mut frames: BTreeMap<u64, Box<evidence::EvidenceFrame>> = BTreeMap::new();
+    // Frames of scans the store kept after a failed commit, by scan id: saved when the
+    // retry stores the scan (or at the end, for the spill file's scans).
+    let mut retrying: BTreeMap<String, Box<evidence::EvidenceFrame>> = BTreeMap::new();
+    // Since when the store has failed, for `give_up_after` (bounded runs only).
+    let mut failing_since: Option<Instant> = None;
+    let give_up_after = settings.storage.give_up_after;
     let start = Instant::now();
     let mut station = Station::new(settings.station.clone(), start.into_std());
     let mut summary = Summary::default();
@@ -382,6 +398,7 @@ pub async fn drive(
                             evidence.save(&c.record.id, c.record.created_at, f);
                         }
                         frames.retain(|p, _| *p > parcel);
+                        failing_since = None;
                         if status.set_device("store", true, None) {
                             status.write();
                         }
@@ -389,6 +406,14 @@ pub async fn drive(
                         station.handle_input(now, Input::Committed { parcel, signal: c.signal.clone() });
                     }
                     Event::CommitFailed { parcel, failed } => {
+                        failing_since.get_or_insert_with(Instant::now);
+                        if let Some(f) = frames.remove(&parcel)
+                            && !failed.scan_id.is_empty()
+                        {
+                            retrying.insert(failed.scan_id.clone(), f);
+                        }
+                        // Scans come first: evidence gives back space down to its reserve.
+                        evidence.make_room();
                         status.set_device("store", false, Some(failed.error.clone()));
                         status.write();
                         station.handle_input(now, Input::CommitFailed { parcel, error: failed.error });
@@ -398,12 +423,20 @@ pub async fn drive(
             () = sleep_until(deadline) => {
                 station.handle_timeout(Instant::now().into_std());
             }
+            () = sleep_until(failing_since.map(|t| t + give_up_after)), if parcels.is_some() => {
+                error!(after = ?give_up_after, "the store has failed for give_up_after; giving up the run");
+                summary.gave_up = Some(give_up_after);
+                break;
+            }
             ev = events.next() => {
                 match ev {
                     Some(ev) => {
                         status.doc.last_event = ev.seq;
                         if let EventKind::ScanCommitted(rec) = &ev.kind {
                             summary.stored(rec);
+                            if let Some(f) = retrying.remove(&rec.id) {
+                                evidence.save(&rec.id, rec.created_at, f);
+                            }
                         }
                         if let EventKind::InForce { version, rate_card, why } = &ev.kind {
                             info!(version, rate_card = %rate_card, why = %why, "pricing and judging with a new version");
@@ -415,6 +448,7 @@ pub async fn drive(
                         let store_down = status.doc.devices.get("store").is_some_and(|h| !h.ok);
                         if store_down && matches!(ev.kind, EventKind::ScanCommitted(_)) {
                             info!("the store stores again; the station takes parcels");
+                            failing_since = None;
                             status.set_device("store", true, None);
                             status.write();
                             station.handle_input(Instant::now().into_std(), Input::StoreRecovered);
@@ -484,6 +518,7 @@ pub async fn drive(
                             settled.insert(*parcel, Instant::now());
                         }
                         Notice::StoreSlow { parcel } => {
+                            failing_since.get_or_insert_with(Instant::now);
                             warn!(
                                 parcel,
                                 "the store has not confirmed the scan in time; NOT STORED is shown until it does"
@@ -536,6 +571,10 @@ pub async fn drive(
     scale_task.abort();
     dims_task.abort();
     label_task.abort();
+    // Scans still waiting go to the spill file under the same ids: keep their evidence.
+    for (id, f) in retrying {
+        evidence.save(&id, jiff::Timestamp::now(), f);
+    }
     evidence.finish();
     status.doc.running = false;
     status.doc.phase = "stopped".into();

@@ -286,7 +286,16 @@ impl Records {
             colour: std::io::stderr().is_terminal(),
             reserve: lock
                 .as_ref()
-                .and_then(|l| hold_reserve(&l.path().with_file_name(RESERVE_FILE))),
+                .and_then(|l| hold_reserve(&l.path().with_file_name(RESERVE_FILE), RESERVE_BYTES)),
+            spill_reserve: lock.as_ref().and_then(|l| {
+                hold_reserve(
+                    &l.path().with_file_name(super::spill::RESERVE_FILE),
+                    super::spill::RESERVE_BYTES,
+                )
+            }),
+            data_dir: lock
+                .as_ref()
+                .and_then(|l| l.path().parent().map(Path::to_path_buf)),
             _lock: lock,
         };
         if let Some(ev) = ev {
@@ -639,11 +648,16 @@ struct Actor {
     colour: bool,
     /// The reserve file, while it is held.
     reserve: Option<PathBuf>,
+    /// The reserve released to write the spill file at shutdown, while it is held.
+    spill_reserve: Option<PathBuf>,
+    /// The data folder (the spill file's), when the actor holds its lock.
+    data_dir: Option<PathBuf>,
     _lock: Option<DataLock>,
 }
 
 impl Actor {
     fn run(&mut self, rx: std_mpsc::Receiver<Command>) {
+        self.import_spill();
         self.sweep();
         let mut next_duties = Instant::now();
         loop {
@@ -753,14 +767,124 @@ impl Actor {
         self.in_force.borrow().clone()
     }
 
+    /// Stores what it can; the rest goes to the spill file (imported at the next start).
+    /// Returns how many scans stayed unstored.
     fn shutdown(&mut self) -> usize {
         self.retry_pending();
-        for p in &self.pending {
-            // Last resort: the whole record in the log, so billing can recover it.
-            let rec = self.judge(p).map(|(r, _)| r.to_json().to_string());
-            error!(scan_id = %p.id, record = %rec.unwrap_or_default(), "scan NOT stored at shutdown");
+        if self.pending.is_empty() {
+            return 0;
+        }
+        let judged: Vec<(String, Result<ScanRecord, StoreError>)> = self
+            .pending
+            .iter()
+            .map(|p| (p.id.clone(), self.judge(p).map(|(r, _)| r)))
+            .collect();
+        let records: Vec<ScanRecord> = judged
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
+        let spilled = match &self.data_dir {
+            Some(dir) if !records.is_empty() => self.spill(dir.clone(), &records),
+            _ => false,
+        };
+        for (id, rec) in &judged {
+            match rec {
+                Ok(r) if spilled => {
+                    warn!(scan_id = %id, waybill = r.waybill.as_deref().unwrap_or("-"),
+                        "scan not stored at shutdown: kept in the spill file, stored at the next start");
+                }
+                // Last resort: the whole record in the log, so billing can recover it.
+                Ok(r) => {
+                    error!(scan_id = %id, record = %r.to_json(), "scan NOT stored at shutdown")
+                }
+                Err(e) => {
+                    error!(scan_id = %id, error = %e, "scan NOT stored at shutdown and cannot be judged")
+                }
+            }
         }
         self.pending.len()
+    }
+
+    /// Writes unstored scans to the spill file, releasing its reserve when the disk is full.
+    fn spill(&mut self, dir: PathBuf, records: &[ScanRecord]) -> bool {
+        let mut result = super::spill::append(&dir, records);
+        if result.is_err()
+            && let Some(reserve) = self.spill_reserve.take()
+        {
+            let _ = std::fs::remove_file(&reserve);
+            result = super::spill::append(&dir, records);
+        }
+        match result {
+            Ok(path) => {
+                warn!(file = %path.display(), scans = records.len(),
+                    "unstored scans written to the spill file; they are stored at the next start");
+                true
+            }
+            Err(e) => {
+                error!(dir = %dir.display(), error = %e, "cannot write the spill file");
+                false
+            }
+        }
+    }
+
+    /// Stores the scans of a spill file left by the last run (each once: a scan already
+    /// stored is skipped), then removes the file. On a failure the file stays for the
+    /// next start.
+    fn import_spill(&mut self) {
+        let Some(dir) = self.data_dir.clone() else {
+            return;
+        };
+        let spilled = match super::spill::read(&dir) {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                error!(dir = %dir.display(), error = %e, "cannot read the spill file; it stays");
+                return;
+            }
+        };
+        let (mut stored, mut present) = (0, 0);
+        for s in &spilled.scans {
+            match self.store_spilled(s) {
+                Ok(true) => stored += 1,
+                Ok(false) => present += 1,
+                Err(e) => {
+                    error!(scan_id = %s.id, error = %e,
+                        "a spilled scan cannot be stored yet; the spill file stays for the next start");
+                    return;
+                }
+            }
+        }
+        for (line, why) in &spilled.bad {
+            error!(line, problem = %why, "a spill file line is not a scan; the file stays for a person to look at");
+        }
+        if spilled.bad.is_empty()
+            && let Err(e) = super::spill::remove(&dir)
+        {
+            warn!(error = %e, "the spill file's scans are stored but the file cannot be removed");
+        }
+        info!(
+            stored,
+            already_stored = present,
+            "spill file of the last run imported"
+        );
+    }
+
+    /// Stores one spilled scan with its outbox row and event; false when it was stored
+    /// already.
+    fn store_spilled(&mut self, s: &ScanRecord) -> Result<bool, StoreError> {
+        let tx = self.store.conn.transaction()?;
+        if !Store::insert_scan_in(&tx, s)? {
+            return Ok(false);
+        }
+        let ev = Store::append_event_in(
+            &tx,
+            s.created_at,
+            EventKind::ScanCommitted(Box::new(s.clone())),
+        )?;
+        tx.commit()?;
+        self.log_verdict(s, &[], true);
+        self.publish(ev);
+        Ok(true)
     }
 
     fn judge(&self, p: &Pending) -> Result<(ScanRecord, Duration), StoreError> {
@@ -1151,14 +1275,14 @@ impl Actor {
 
 /// Makes sure the reserve file holds its space (written, not sparse); `None` when it
 /// cannot (the disk is already too full: the station runs without a reserve).
-fn hold_reserve(path: &Path) -> Option<PathBuf> {
-    if std::fs::metadata(path).is_ok_and(|m| m.len() >= RESERVE_BYTES) {
+fn hold_reserve(path: &Path, bytes: u64) -> Option<PathBuf> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() >= bytes) {
         return Some(path.to_path_buf());
     }
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(path)?;
         let block = vec![0u8; 64 * 1024];
-        for _ in 0..RESERVE_BYTES / block.len() as u64 {
+        for _ in 0..bytes.div_ceil(block.len() as u64) {
             f.write_all(&block)?;
         }
         f.sync_all()

@@ -7,6 +7,7 @@ pub mod events;
 mod in_force;
 mod migrations;
 pub mod outbox;
+pub mod spill;
 
 pub use actor::{Call, Committed, DataLock, Records, StartOptions, Subscription};
 pub use events::{Event, EventKind};
