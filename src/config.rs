@@ -926,12 +926,12 @@ mod tests {
         let s = Settings::load(None).unwrap();
         assert_eq!(s.storage.give_up_after, Duration::from_secs(600));
         assert_eq!(s.storage.evidence_min_free, 256 * 1024 * 1024);
+        // A site file naming only these keys, laid over the embedded default.
         let set = |extra: &str| {
-            let text = EMBEDDED_CONFIG.replace(
-                "data_dir = \"./data\"",
-                &format!("data_dir = \"./data\"\n{extra}"),
-            );
-            Settings::from_toml(&text, Source::Embedded("station.toml"))
+            Settings::from_toml(
+                &format!("[station]\n{extra}"),
+                Source::Embedded("station.toml"),
+            )
         };
         let s = set("give_up_after = \"90s\"\nevidence_min_free_mb = 0").unwrap();
         assert_eq!(s.storage.give_up_after, Duration::from_secs(90));

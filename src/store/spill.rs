@@ -59,7 +59,9 @@ pub fn parse(bytes: &[u8]) -> Spilled {
             .and_then(|v| record_from_wire(v).map_err(|e| e.to_string()));
         match parsed {
             Ok(Received::Scan(s)) => out.scans.push(s),
-            Ok(Received::Resolution { .. }) => out.bad.push((i + 1, "not a scan".into())),
+            Ok(Received::Resolution { .. } | Received::Audit(_)) => {
+                out.bad.push((i + 1, "not a scan".into()))
+            }
             Err(e) => out.bad.push((i + 1, e)),
         }
     }
