@@ -145,11 +145,11 @@ impl Daemon {
     }
 }
 
-/// An unbounded daemon on a disk of `size` that has just failed a commit for want of
-/// space: the station, the daemon and the scan id kept for a retry.
-fn failing_daemon(size: &str) -> Option<(Station, Daemon, String)> {
+/// A daemon (run with `args`) on a disk of `size` that has just failed a commit for want
+/// of space: the station, the daemon and the scan id kept for a retry.
+fn failing_daemon(size: &str, args: &[&str]) -> Option<(Station, Daemon, String)> {
     let st = Station::new(size, "evidence_min_free_mb = 1")?;
-    let mut d = st.start(&[]);
+    let mut d = st.start(args);
     d.verdicts(2);
     fill_for_good(&st.data());
     let line = d.wait_line("scan not stored; keeping it and retrying");
@@ -270,9 +270,10 @@ fn evidence_keeps_the_reserve_free_for_scans_shedding_the_oldest() {
 
 #[test]
 fn a_scan_stored_on_a_retry_keeps_its_evidence() {
-    // No --parcels: a parcel put down while the store failed is not taken, and the
-    // simulated operator does not bring it back (docs/RELIABILITY.md, known gap).
-    let Some((st, mut d, failed)) = failing_daemon("24m") else {
+    // A bounded run: a parcel put down while the store failed is not taken; the simulated
+    // operator puts it on again once the station takes parcels, so the run still ends with
+    // its 8 scans.
+    let Some((st, mut d, failed)) = failing_daemon("24m", &["--parcels", "8"]) else {
         return;
     };
     let data = st.data();
@@ -284,12 +285,15 @@ fn a_scan_stored_on_a_retry_keeps_its_evidence() {
     while !image.is_file() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    d.verdicts(2);
-    sigterm(&d.child);
     let (code, log, _) = d.finish();
     assert_eq!(code, 0, "{log}");
     let ids = check_store(&st.store());
     assert!(ids.contains(&failed), "the retried scan {failed} is stored");
+    assert_eq!(
+        ids.len(),
+        8,
+        "every parcel of the bounded run is stored\n{log}"
+    );
     assert!(
         evidence_ids(&data).contains(&failed),
         "the scan stored on a retry lost its evidence image\n{log}"
@@ -364,7 +368,7 @@ fn a_bounded_run_gives_up_with_the_count_and_the_spill_is_imported_once() {
 
 #[test]
 fn sigterm_on_a_full_disk_spills_the_unstored_scans() {
-    let Some((st, d, failed)) = failing_daemon("24m") else {
+    let Some((st, d, failed)) = failing_daemon("24m", &[]) else {
         return;
     };
     let data = st.data();

@@ -146,6 +146,11 @@ pub enum Beep {
     Long,
 }
 
+/// How the station's text begins when it refuses a parcel (its store is failing): the
+/// parcel is not taken and is to be put on again once the station is ready. The simulated
+/// operator reads it as a real one reads the screen.
+pub const REFUSED_TEXT: &str = "NOT STORED — the store is failing";
+
 /// What the operator is shown: a light (steady or blinking), a beep and one line of text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Signal {

@@ -606,7 +606,10 @@ impl Station {
                 Light::Amber,
                 true,
                 Beep::Long,
-                "NOT STORED — the store is failing: take the parcel off, take no more, call the technician",
+                &format!(
+                    "{}: take the parcel off, take no more, call the technician",
+                    intake_hal::device::REFUSED_TEXT
+                ),
             )));
         }
     }

@@ -234,29 +234,44 @@ impl Operator {
     /// Runs until `cfg.parcels` were handled or the signal channel closes.
     pub async fn run(mut self) {
         let mut placed = 0u64;
+        // A parcel the station refused (its store failing): put on again later, once.
+        let mut again: Option<SimParcel> = None;
         loop {
             if self.cfg.parcels.is_some_and(|n| placed >= n) {
                 return;
             }
             tokio::time::sleep(self.cfg.gap).await;
-            let parcel = self.generator.next_parcel();
-            (self.truth)(&parcel);
+            let parcel = match again.take() {
+                Some(p) => p,
+                None => {
+                    let p = self.generator.next_parcel();
+                    (self.truth)(&p);
+                    p
+                }
+            };
             // Drain stale signals (the "ready" after the last removal).
             while self.signals.try_recv().is_ok() {}
-            self.platform.send_replace(Some(parcel));
-            placed += 1;
+            self.platform.send_replace(Some(parcel.clone()));
             let verdict = tokio::time::timeout(self.cfg.patience, async {
                 loop {
                     match self.signals.recv().await {
-                        Some(s) if s.light != Light::Off => return true,
+                        Some(s) if s.light != Light::Off => return Some(s),
                         Some(_) => {}
-                        None => return false,
+                        None => return None,
                     }
                 }
             })
             .await;
-            if let Ok(false) = verdict {
-                return;
+            match verdict {
+                Ok(None) => return,
+                Ok(Some(s)) if s.text.starts_with(crate::device::REFUSED_TEXT) => {
+                    // Not taken: off the platform, and on again when the station is ready.
+                    self.platform.send_replace(None);
+                    again = Some(parcel);
+                    tokio::time::sleep(self.cfg.patience.min(Duration::from_millis(500))).await;
+                    continue;
+                }
+                _ => placed += 1,
             }
             tokio::time::sleep(self.cfg.removal_delay).await;
             self.platform.send_replace(None);
