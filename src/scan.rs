@@ -31,6 +31,9 @@ pub struct ScanRecord {
     /// The version of what was in force (limits, rate card, destinations, waybill formats)
     /// when the station judged it; `None` for scans stored before versions were kept.
     pub in_force_version: Option<u64>,
+    /// The number of the calibration in force when it was measured; `None` when there was
+    /// none (or the scan predates calibrations in the store).
+    pub calibration_number: Option<u64>,
 }
 
 /// A new time-ordered scan id.
@@ -70,6 +73,7 @@ impl ScanRecord {
             reasons: j.verdict.reasons.clone(),
             rate_card_version: j.priced.as_ref().map(|_| rate_card_version.to_owned()),
             in_force_version: None,
+            calibration_number: None,
         }
     }
 
@@ -86,7 +90,7 @@ impl ScanRecord {
     /// pounds/inches for people.
     pub fn to_json(&self) -> Value {
         let round2 = |x: f64| (x * 100.0).round() / 100.0;
-        json!({
+        let mut v = json!({
             "scan_id": self.id,
             "station_id": self.station_id,
             "created_at": self.created_at.to_string(),
@@ -109,6 +113,12 @@ impl ScanRecord {
             "adjustment_cents": self.adjustment.map(Money::cents),
             "rate_card_version": self.rate_card_version,
             "in_force_version": self.in_force_version,
-        })
+        });
+        // Only when known: a scan stored before calibrations keeps the exact shape its
+        // audit entry and head office hold.
+        if let (Some(n), Value::Object(m)) = (self.calibration_number, &mut v) {
+            m.insert("calibration_number".into(), Value::from(n));
+        }
+        v
     }
 }

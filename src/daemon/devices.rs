@@ -14,11 +14,12 @@ use intake_hal::camera::{
     FileCamera, FolderCamera, HttpCamera, SimCamera, SimCameraConfig, V4l2Camera,
 };
 use intake_hal::operator::config::IndicatorConfig;
-use intake_hal::quantity::{Length, Mass};
+use intake_hal::quantity::Mass;
 use intake_hal::range::Axis;
 use intake_hal::range::sim::SimBox;
 use intake_hal::scale::config::{ScaleSettings, SerialSettings};
 use intake_hal::scale::replay::{self, ReplayHandle};
+use intake_hal::scale::NoteCounts;
 use intake_hal::scale::serial::SerialScale;
 use intake_hal::scale::sim::{SimScale, SimScaleHandle};
 use intake_hal::sim::{
@@ -33,6 +34,7 @@ use super::{DimsSource, LabelRead, LabelSource};
 use crate::barcode::{ChosenSymbol, Reader, Symbol, choose_waybill};
 use crate::config::{CameraSettings, Settings};
 use crate::judge::{Problem, WaybillRead};
+use crate::measure::calibration::{Calibration, Readings};
 use crate::measure::dims::{DimsConfig, dimensions};
 use crate::quantity::Dims;
 use crate::store::Store;
@@ -62,6 +64,15 @@ pub struct SimDock {
     _scale: DockScale,
     operator: JoinHandle<()>,
     _feeder: JoinHandle<()>,
+    platform: watch::Sender<Option<SimParcel>>,
+}
+
+impl SimDock {
+    /// Puts `parcel` on the simulated platform (or clears it), as a person would: for
+    /// `intake verify`, whose operator never started.
+    pub fn present(&self, parcel: Option<SimParcel>) {
+        self.platform.send_replace(parcel);
+    }
 }
 
 impl Drop for SimDock {
@@ -82,17 +93,29 @@ struct RangeDims {
     sensors: Vec<(Axis, Box<dyn RangeFinder>)>,
 }
 
-impl DimsSource for RangeDims {
-    fn measure(&mut self) -> BoxFuture<'_, Result<Dims, (Problem, String)>> {
-        Box::pin(async move {
-            let mut readings: BTreeMap<Axis, Vec<Result<Length, DeviceError>>> = BTreeMap::new();
-            for _ in 0..self.cfg.samples {
-                for (axis, s) in &mut self.sensors {
-                    readings.entry(*axis).or_default().push(s.measure().await);
-                }
+impl RangeDims {
+    async fn read(&mut self, samples: usize) -> Readings {
+        let mut readings: Readings = BTreeMap::new();
+        for _ in 0..samples {
+            for (axis, s) in &mut self.sensors {
+                readings.entry(*axis).or_default().push(s.measure().await);
             }
-            dimensions(&self.cfg, &readings).map_err(|e| (e.problem(), e.to_string()))
+        }
+        readings
+    }
+}
+
+impl DimsSource for RangeDims {
+    fn measure(&mut self, cal: &Calibration) -> BoxFuture<'_, Result<Dims, (Problem, String)>> {
+        let cfg = self.cfg.calibrated(cal);
+        Box::pin(async move {
+            let readings = self.read(cfg.samples).await;
+            dimensions(&cfg, &readings).map_err(|e| (e.problem(), e.to_string()))
         })
+    }
+
+    fn readings(&mut self, samples: usize) -> BoxFuture<'_, Readings> {
+        Box::pin(self.read(samples))
     }
 }
 
@@ -285,7 +308,8 @@ pub fn open(
 
     // Every device is tried; all that fail are named together, each with its fix.
     let mut failed: Vec<String> = Vec::new();
-    let opened_scale = || -> Result<(Box<dyn Scale>, Option<DockScale>), OpenDevicesError> {
+    type Opened = (Box<dyn Scale>, Option<DockScale>, Option<NoteCounts>);
+    let opened_scale = || -> Result<Opened, OpenDevicesError> {
         Ok(match &settings.scale {
             ScaleSettings::Serial(s) => {
                 let scale = SerialScale::open(s.clone()).map_err(|e| {
@@ -293,7 +317,8 @@ pub fn open(
                     "{e}; and that this user is in the dialout group (scale.port names the port)"
                 ))
             })?;
-                (Box::new(scale), None)
+                let notes = scale.note_counts();
+                (Box::new(scale), None, Some(notes))
             }
             ScaleSettings::Sim(s) => {
                 let (handle, path) = SimScale::spawn(s.protocol, load_rx, s.options.clone())
@@ -305,7 +330,8 @@ pub fn open(
                 };
                 let scale = SerialScale::open(serial)
                     .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
-                (Box::new(scale), Some(DockScale::Sim(handle)))
+                let notes = scale.note_counts();
+                (Box::new(scale), Some(DockScale::Sim(handle)), Some(notes))
             }
             // A replayed capture weighs; the simulated dock supplies everything else (the
             // platform load it would put on the simulated scale is not used).
@@ -314,13 +340,16 @@ pub fn open(
                     replay::start(r).map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
                 let scale = SerialScale::open(serial)
                     .map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
-                (Box::new(scale), Some(DockScale::Replay(handle)))
+                let notes = scale.note_counts();
+                (Box::new(scale), Some(DockScale::Replay(handle)), Some(notes))
             }
         })
     };
     let scale = opened_scale()
         .map_err(|e| failed.push(format!("scale: {}", e.0)))
         .ok();
+    let scale_notes = scale.as_ref().and_then(|(_, _, n)| n.clone());
+    let scale = scale.map(|(s, d, _)| (s, d));
 
     let mut sensors = Vec::new();
     for s in &settings.dimensions.sensors {
@@ -369,6 +398,7 @@ pub fn open(
     };
     let label = CameraLabels(LabelCamera::new(camera, reader, settings.waybill.clone()));
 
+    let (dock_open, dock_opened) = watch::channel(false);
     let dock = match sim_scale {
         None => None,
         Some(scale_handle) => {
@@ -414,13 +444,21 @@ pub fn open(
                 parcels: sim.parcels,
             };
             let truth = truth_writer(sim.truth_file.clone())?;
-            let operator =
-                tokio::spawn(Operator::new(generator, cfg, platform_tx, sig_rx, truth).run());
+            let operator = Operator::new(generator, cfg, platform_tx.clone(), sig_rx, truth);
+            // The operator starts once the station says so (calibrated, or it will not
+            // calibrate itself); never, for `intake calibrate` and `intake verify`.
+            let mut opened = dock_opened;
+            let operator = tokio::spawn(async move {
+                if opened.wait_for(|o| *o).await.is_ok() {
+                    operator.run().await;
+                }
+            });
             let feeder = tokio::spawn(feed(platform_rx, load_tx, box_tx, label_tx));
             Some(SimDock {
                 _scale: scale_handle,
                 operator,
                 _feeder: feeder,
+                platform: platform_tx,
             })
         }
     };
@@ -431,6 +469,8 @@ pub fn open(
             dims: Box::new(dims),
             label: Box::new(label),
             indicator,
+            dock_open: Some(dock_open),
+            scale_notes,
         },
         dock,
     ))

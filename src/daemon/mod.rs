@@ -9,6 +9,7 @@
 //! before the station lights the verdict. Everyone else learns what happened from the
 //! actor's numbered events.
 
+pub mod calibration;
 pub mod devices;
 pub mod evidence;
 pub mod reload;
@@ -26,6 +27,8 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Settings;
+use crate::measure::calibration::{Calibration, Readings};
+use calibration::{CalWatch, CalibrateRequest, EmptyPurpose, EmptyReadings};
 use crate::judge::{Problem, WaybillRead};
 use crate::quantity::Dims;
 use crate::rules::Disposition;
@@ -38,7 +41,10 @@ pub use timing::{Durations, Timing, quantile_ms};
 
 /// Measures a parcel's dimensions (range finders + dimensioning).
 pub trait DimsSource: Send {
-    fn measure(&mut self) -> BoxFuture<'_, Result<Dims, (Problem, String)>>;
+    /// A parcel's box against the calibration in force.
+    fn measure(&mut self, cal: &Calibration) -> BoxFuture<'_, Result<Dims, (Problem, String)>>;
+    /// `samples` readings of every sensor (the empty station: calibration, drift).
+    fn readings(&mut self, samples: usize) -> BoxFuture<'_, Readings>;
 }
 
 /// Captures and decodes the label.
@@ -64,6 +70,10 @@ pub struct Devices {
     pub dims: Box<dyn DimsSource>,
     pub label: Box<dyn LabelSource>,
     pub indicator: Box<dyn Indicator>,
+    /// The simulated dock's operator waits for `true` (the station is calibrated).
+    pub dock_open: Option<tokio::sync::watch::Sender<bool>>,
+    /// The serial scale's count of frames with notes, for `/metrics`.
+    pub scale_notes: Option<intake_hal::scale::NoteCounts>,
 }
 
 /// How `intake run` was asked to run.
@@ -145,6 +155,20 @@ enum Event {
     Label { parcel: u64, read: LabelRead },
     Committed(Box<Committed>),
     CommitFailed { parcel: u64, failed: CommitFailed },
+    Empty(EmptyReadings),
+}
+
+/// What the dimensions task is asked: a parcel's box, or the empty station's readings.
+enum DimsJob {
+    Measure {
+        parcel: u64,
+        cal: std::sync::Arc<Calibration>,
+    },
+    Empty {
+        samples: usize,
+        since: std::time::Instant,
+        purpose: EmptyPurpose,
+    },
 }
 
 /// Starts the station in order — store actor, manifest, devices, sync, dashboard — runs it
@@ -268,7 +292,17 @@ pub async fn drive(
         mut dims,
         mut label,
         mut indicator,
+        dock_open,
+        scale_notes,
     } = devices;
+    if let (Some(h), Some(n)) = (&hub, scale_notes) {
+        h.metrics().watch_scale_notes(n);
+    }
+    let (cal_tx, mut cal_rx) = mpsc::unbounded_channel::<CalibrateRequest>();
+    if let Some(h) = &hub {
+        h.set_calibrator(cal_tx);
+    }
+    let mut cal = CalWatch::default();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<Event>();
 
     // The scale: every reading or error becomes a station input.
@@ -286,18 +320,29 @@ pub async fn drive(
     });
 
     // Dimensions and label: one request at a time each, answered as station inputs.
-    let (dims_tx, mut dims_rx) = mpsc::unbounded_channel::<u64>();
+    let (dims_tx, mut dims_rx) = mpsc::unbounded_channel::<DimsJob>();
     let tx = ev_tx.clone();
     let dims_task = tokio::spawn(async move {
-        while let Some(parcel) = dims_rx.recv().await {
-            let result = dims.measure().await;
-            if let Err((_, why)) = &result {
-                warn!(device = "dimensions", error = %why, "dimensions not measured");
-            }
-            if tx
-                .send(Event::Input(Input::Dims { parcel, result }))
-                .is_err()
-            {
+        while let Some(job) = dims_rx.recv().await {
+            let ev = match job {
+                DimsJob::Measure { parcel, cal } => {
+                    let result = dims.measure(&cal).await;
+                    if let Err((_, why)) = &result {
+                        warn!(device = "dimensions", error = %why, "dimensions not measured");
+                    }
+                    Event::Input(Input::Dims { parcel, result })
+                }
+                DimsJob::Empty {
+                    samples,
+                    since,
+                    purpose,
+                } => Event::Empty(EmptyReadings {
+                    since,
+                    purpose,
+                    readings: dims.readings(samples).await,
+                }),
+            };
+            if tx.send(ev).is_err() {
                 return;
             }
         }
@@ -316,7 +361,7 @@ pub async fn drive(
     let mut status = status::StatusFile::new(
         &settings.data_dir,
         &settings.station_id,
-        &["scale", "dimensions", "camera", "indicator", "store"],
+        &["scale", "dimensions", "calibration", "camera", "indicator", "store"],
     );
     status.write();
     if let Some(h) = &hub {
@@ -393,7 +438,11 @@ pub async fn drive(
                         status.write();
                         station.handle_input(now, Input::CommitFailed { parcel, error: failed.error });
                     }
+                    Event::Empty(e) => on_empty(settings, records, &station, &mut cal, &dims_tx, e),
                 }
+            }
+            Some(req) = cal_rx.recv() => {
+                calibrate_on_request(settings, &station, &mut cal, &dims_tx, req);
             }
             () = sleep_until(deadline) => {
                 station.handle_timeout(Instant::now().into_std());
@@ -443,9 +492,18 @@ pub async fn drive(
         }
         while let Some(out) = station.poll_output() {
             match out {
-                Output::MeasureDims { parcel } => {
-                    let _ = dims_tx.send(parcel);
-                }
+                Output::MeasureDims { parcel } => match cal.gate(records.calibration()) {
+                    Ok(cal) => {
+                        let _ = dims_tx.send(DimsJob::Measure { parcel, cal });
+                    }
+                    Err((problem, why)) => {
+                        warn!(device = "dimensions", error = %why, "not dimensioning");
+                        station.handle_input(
+                            Instant::now().into_std(),
+                            Input::Dims { parcel, result: Err((problem, why)) },
+                        );
+                    }
+                },
                 Output::ReadLabel { parcel } => {
                     let _ = label_tx.send(parcel);
                 }
@@ -517,6 +575,11 @@ pub async fn drive(
                 }
             }
         }
+        watch_empty_station(settings, records, &station, &mut cal, &dims_tx, dock_open.as_ref());
+        let (ok, detail) = cal.health(records.calibration().as_deref());
+        if status.set_device("calibration", ok, detail) {
+            status.write();
+        }
         // Only parcels in progress are timed: the maps stay small.
         detected.retain(|_, t| t.elapsed() < Duration::from_secs(600));
         settled.retain(|_, t| t.elapsed() < Duration::from_secs(600));
@@ -545,6 +608,174 @@ pub async fn drive(
     }
     info!(parcels = summary.parcels, "station stopped");
     Ok(summary)
+}
+
+/// While the station is empty: the simulated dock's first-start calibration, then the
+/// comparison with the calibration in force (once per empty period, and every minute).
+/// The simulated operator starts once the station is calibrated (or will not calibrate
+/// itself).
+fn watch_empty_station(
+    settings: &Settings,
+    records: &Records,
+    station: &Station,
+    cal: &mut CalWatch,
+    dims_tx: &mpsc::UnboundedSender<DimsJob>,
+    dock_open: Option<&tokio::sync::watch::Sender<bool>>,
+) {
+    let current = records.calibration();
+    let self_calibrating = current.is_none() && settings.dimensions.self_calibrate && !cal.self_tried;
+    if let Some(d) = dock_open
+        && !self_calibrating
+        && !*d.borrow()
+    {
+        d.send_replace(true);
+    }
+    let (Some(since), Some(_)) = (station.empty_since(), station.empty_weight()) else {
+        return;
+    };
+    let now = std::time::Instant::now();
+    let (samples, purpose) = if self_calibrating {
+        if cal.busy {
+            return;
+        }
+        cal.self_tried = true;
+        let purpose = EmptyPurpose::Calibrate {
+            source: calibration::FIRST_START.into(),
+            reply: None,
+        };
+        (settings.dimensions.calibration_samples, purpose)
+    } else {
+        match current {
+            Some(c) if !cal.has_drift(c.number) && cal.due(since, now) => (
+                settings.dimensions.samples,
+                EmptyPurpose::Drift { confirm: false },
+            ),
+            _ => return,
+        }
+    };
+    cal.busy = true;
+    let _ = dims_tx.send(DimsJob::Empty {
+        samples,
+        since,
+        purpose,
+    });
+}
+
+/// A calibration asked of the running daemon: taken only with the station empty.
+fn calibrate_on_request(
+    settings: &Settings,
+    station: &Station,
+    cal: &mut CalWatch,
+    dims_tx: &mpsc::UnboundedSender<DimsJob>,
+    req: CalibrateRequest,
+) {
+    let since = match (station.empty_since(), station.empty_weight()) {
+        _ if cal.busy => Err("the station is reading its sensors; try again in a moment"),
+        (Some(since), Some(_)) => Ok(since),
+        _ => Err(
+            "the station is not empty, or the scale has not settled on the empty platform: take everything off and try again",
+        ),
+    };
+    let since = match since {
+        Ok(s) => s,
+        Err(why) => {
+            let _ = req.reply.send(Err(why.to_owned()));
+            return;
+        }
+    };
+    cal.busy = true;
+    let _ = dims_tx.send(DimsJob::Empty {
+        samples: req.samples.unwrap_or(settings.dimensions.calibration_samples),
+        since,
+        purpose: EmptyPurpose::Calibrate {
+            source: req.source,
+            reply: Some(req.reply),
+        },
+    });
+}
+
+/// The empty station's readings came back: calibrate, or compare with the calibration. A
+/// read during which something was put on the station is discarded.
+fn on_empty(
+    settings: &Settings,
+    records: &Records,
+    station: &Station,
+    cal: &mut CalWatch,
+    dims_tx: &mpsc::UnboundedSender<DimsJob>,
+    e: EmptyReadings,
+) {
+    cal.busy = false;
+    let still_empty = station.empty_since() == Some(e.since);
+    match e.purpose {
+        EmptyPurpose::Calibrate { source, reply, .. } => {
+            let result = if still_empty {
+                crate::measure::calibration::calibrate(
+                    &settings.dimensions,
+                    &e.readings,
+                    station.empty_weight(),
+                    settings.station.stable.division,
+                )
+                .map_err(|e| e.to_string())
+            } else {
+                Err("something was put on the station while calibrating; take it off and try again".into())
+            };
+            match result {
+                Ok(measured) => {
+                    let call = records.calibrate(measured, &source);
+                    tokio::spawn(async move {
+                        let r = call.await.map_err(|e| e.to_string());
+                        if let Err(e) = &r {
+                            error!(error = %e, "the calibration was not stored");
+                        }
+                        if let Some(reply) = reply {
+                            let _ = reply.send(r);
+                        }
+                    });
+                }
+                Err(why) => {
+                    warn!(error = %why, "calibration refused");
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(why));
+                    }
+                }
+            }
+        }
+        EmptyPurpose::Drift { confirm } => {
+            let Some(current) = records.calibration().filter(|_| still_empty) else {
+                return;
+            };
+            let tol = settings.dimensions.drift();
+            match crate::measure::calibration::check_drift(
+                &current,
+                &e.readings,
+                station.empty_weight(),
+                tol,
+            ) {
+                Ok(()) => cal.checked(e.since, std::time::Instant::now()),
+                Err(d) if !confirm => {
+                    // Look again once a parcel put on meanwhile would have been seen.
+                    debug!(drift = %d, "the empty station differs from its calibration; looking again");
+                    cal.busy = true;
+                    let tx = dims_tx.clone();
+                    let (since, samples) = (e.since, settings.dimensions.samples);
+                    let wait = settings.station.min_presence + Duration::from_millis(100);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        let _ = tx.send(DimsJob::Empty {
+                            samples,
+                            since,
+                            purpose: EmptyPurpose::Drift { confirm: true },
+                        });
+                    });
+                }
+                Err(d) => {
+                    error!(calibration = current.number, drift = %d,
+                        "drift: dimensioning stopped until the station is recalibrated");
+                    cal.drifted(current.number, d.to_string());
+                }
+            }
+        }
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

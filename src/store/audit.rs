@@ -44,6 +44,8 @@ pub(super) fn content(seq: u64, at_ms: i64, kind: &EventKind, detail: &Value) ->
     let record = match kind {
         EventKind::ScanCommitted(s) => scan_content(s),
         EventKind::ResolutionRecorded(r) => resolution_content(r),
+        EventKind::Calibrated(c) => super::calibration::calibration_content(c),
+        EventKind::Verified(v) => super::calibration::verification_content(v),
         _ => Value::Null,
     };
     json!({
@@ -157,6 +159,8 @@ impl Store {
         let mut prev = GENESIS.to_owned();
         let mut covered_scans = std::collections::HashSet::new();
         let mut covered_res = std::collections::HashSet::new();
+        let mut covered_cal = std::collections::HashSet::new();
+        let mut covered_ver = std::collections::HashSet::new();
         while let Some(r) = rows.next()? {
             let seq = u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0);
             let kind: String = r.get(1)?;
@@ -221,10 +225,42 @@ impl Store {
                         }
                     }
                 }
+                "calibration" | "verification" => {
+                    let number: u64 = id.parse().unwrap_or(0);
+                    let now = if kind == "calibration" {
+                        covered_cal.insert(number);
+                        self.calibration(number)?
+                            .map(|c| super::calibration::calibration_content(&c))
+                    } else {
+                        covered_ver.insert(number);
+                        self.verification(number)?
+                            .map(|v| super::calibration::verification_content(&v))
+                    };
+                    match now {
+                        None => broke(format!("{kind} {id} was deleted")),
+                        Some(now) if now != parsed["record"] => broke(format!(
+                            "{kind} {id} was edited: {}",
+                            differences(&parsed["record"], &now)
+                        )),
+                        Some(_) => {}
+                    }
+                }
                 _ => {}
             }
         }
         out.head = prev;
+        let (cals, vers) = self.calibration_and_verification_ids()?;
+        for (what, ids, covered) in [
+            ("calibration", cals, &covered_cal),
+            ("verification", vers, &covered_ver),
+        ] {
+            for n in ids.into_iter().filter(|n| !covered.contains(n)) {
+                out.breaks.push(Break {
+                    entry: 0,
+                    what: format!("{what} {n} is in no entry (inserted outside intake, or the chain was cut after it)"),
+                });
+            }
+        }
         let ids = |sql: &str| -> Result<Vec<String>> {
             let mut s = self.conn.prepare(sql)?;
             let v = s

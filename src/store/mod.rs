@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod calibration;
 pub mod events;
 mod in_force;
 mod migrations;
@@ -268,13 +269,16 @@ impl Store {
             in_force_version: r
                 .get::<_, Option<i64>>(18)?
                 .map(|v| u64::try_from(v).unwrap_or(0)),
+            calibration_number: r
+                .get::<_, Option<i64>>(19)?
+                .map(|v| u64::try_from(v).unwrap_or(0)),
         })
     }
 
     const SCAN_COLUMNS: &'static str = "id, station_id, created_at_ms, waybill, destination,
         weight_ug, length_um, width_um, height_um, dimensional_weight_ug, billable_weight_ug,
         price_cents, currency, quoted_cents, adjustment_cents, disposition, reasons,
-        rate_card_version, in_force_version";
+        rate_card_version, in_force_version, calibration_number";
 
     /// Scans in time order, filtered.
     #[instrument(skip_all, err)]

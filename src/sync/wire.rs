@@ -160,6 +160,8 @@ struct WireScan {
     rate_card_version: Option<String>,
     #[serde(default)]
     in_force_version: Option<u64>,
+    #[serde(default)]
+    calibration_number: Option<u64>,
     // For people; head office recomputes them from the exact fields.
     #[allow(dead_code)]
     weight_lb: Option<Value>,
@@ -278,6 +280,7 @@ fn parse_scan(w: WireScan) -> Result<ScanRecord, String> {
         reasons: reasons(&w.reasons)?,
         rate_card_version: w.rate_card_version,
         in_force_version: w.in_force_version,
+        calibration_number: w.calibration_number,
         id: w.scan_id,
         station_id: w.station_id,
         waybill: w.waybill,
