@@ -43,8 +43,11 @@ pub(super) fn with_devices<T>(
         .context("cannot start the async runtime")?;
     let reader = Store::open_read_only(&settings.db_path())?;
     let out = rt.block_on(async {
-        let (mut devs, dock) =
-            devices::open(settings, &reader, &SimOptions::default()).map_err(bad_input)?;
+        let sim = SimOptions {
+            no_operator: true,
+            ..SimOptions::default()
+        };
+        let (mut devs, dock) = devices::open(settings, &reader, &sim).map_err(bad_input)?;
         let out = f(&mut devs, dock.as_ref()).await;
         drop(devs);
         drop(dock);

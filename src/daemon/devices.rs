@@ -49,6 +49,9 @@ pub struct SimOptions {
     pub parcels: Option<u64>,
     /// Where each simulated parcel's ground truth is appended (JSON lines).
     pub truth_file: Option<PathBuf>,
+    /// No simulated operator: the command places what it needs itself (`intake calibrate`
+    /// leaves the platform empty, `intake verify` puts the reference box on it).
+    pub no_operator: bool,
 }
 
 /// The simulated dock's scale: the simulated one, or a replayed capture. Held only to keep
@@ -408,6 +411,26 @@ pub fn open(
                 IndicatorConfig::Sim => Box::new(SimIndicator::new(sig_tx)),
                 _ => Box::new(Both(indicator, SimIndicator::new(sig_tx))),
             };
+            let platform = platform_tx.clone();
+            let feeder = tokio::spawn(feed(platform_rx, load_tx, box_tx, label_tx));
+            if sim.no_operator {
+                return Ok((
+                    super::Devices {
+                        scale,
+                        dims: Box::new(dims),
+                        label: Box::new(label),
+                        indicator,
+                        dock_open: None,
+                        scale_notes,
+                    },
+                    Some(SimDock {
+                        _scale: scale_handle,
+                        operator: tokio::spawn(async {}),
+                        _feeder: feeder,
+                        platform,
+                    }),
+                ));
+            }
             let orders: Vec<SimOrder> = store
                 .manifest_entries()
                 .map_err(|e| OpenDevicesError(format!("simulated dock: {e}")))?
@@ -453,12 +476,11 @@ pub fn open(
                     operator.run().await;
                 }
             });
-            let feeder = tokio::spawn(feed(platform_rx, load_tx, box_tx, label_tx));
             Some(SimDock {
                 _scale: scale_handle,
                 operator,
                 _feeder: feeder,
-                platform: platform_tx,
+                platform,
             })
         }
     };
