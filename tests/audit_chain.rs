@@ -182,7 +182,7 @@ fn every_tamper_is_found_and_named_and_an_untouched_store_verifies_clean() {
     tamper(
         &t.db(),
         &format!(
-            "INSERT INTO scans SELECT '01a00000-0000-7000-8000-000000000bad', station_id, created_at_ms, waybill, destination, weight_ug, length_um, width_um, height_um, dimensional_weight_ug, billable_weight_ug, price_cents, currency, quoted_cents, adjustment_cents, disposition, reasons, rate_card_version, in_force_version FROM scans WHERE id = '{victim}';"
+            "INSERT INTO scans SELECT '01a00000-0000-7000-8000-000000000bad', station_id, created_at_ms, waybill, destination, weight_ug, length_um, width_um, height_um, dimensional_weight_ug, billable_weight_ug, price_cents, currency, quoted_cents, adjustment_cents, disposition, reasons, rate_card_version, in_force_version, calibration_number FROM scans WHERE id = '{victim}';"
         ),
     );
     let (code, v) = verify(&t);

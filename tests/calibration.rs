@@ -68,17 +68,39 @@ fn calibrate_on_dashboard(d: &Daemon) -> Value {
 
 /// Scans stored after the newest calibration, newest first, once there are `n`.
 fn scans_with_calibration(d: &Daemon, number: u64, n: usize) -> Vec<Value> {
-    wait_for(&format!("{n} scans with calibration {number}"), LIMIT, || {
-        let r = get(&format!("{}/api/scans?limit=50", d.url));
-        let scans: Vec<Value> = r.json()["scans"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| s["calibration_number"] == number)
-            .collect();
-        (scans.len() >= n).then_some(scans)
-    })
+    wait_for(
+        &format!("{n} scans with calibration {number}"),
+        LIMIT,
+        || {
+            let r = get(&format!("{}/api/scans?limit=50", d.url));
+            let scans: Vec<Value> = r.json()["scans"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| s["calibration_number"] == number)
+                .collect();
+            (scans.len() >= n).then_some(scans)
+        },
+    )
+}
+
+/// `intake verify` with a 12 × 10 × 8 in, 5 lb reference box, `count` times: exit status
+/// and JSON report.
+fn verify_box(dir: &StationDir, count: u32) -> (Option<i32>, Value) {
+    let count = count.to_string();
+    let args = [
+        "verify",
+        "--reference",
+        "12x10x8in",
+        "--weight",
+        "5lb",
+        "--count",
+        &count,
+        "--json",
+    ];
+    let out = intake(dir, &args);
+    (out.status.code(), json_of(&out))
 }
 
 #[test]
@@ -108,7 +130,10 @@ fn an_uncalibrated_station_is_not_ready_until_calibrated_on_the_dashboard() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("stop it first"));
 
     let c = calibrate_on_dashboard(&d);
-    assert_eq!((c["number"].as_u64(), &c["source"]), (Some(1), &json!("dashboard")));
+    assert_eq!(
+        (c["number"].as_u64(), &c["source"]),
+        (Some(1), &json!("dashboard"))
+    );
     assert_eq!(c["sensors"].as_array().unwrap().len(), 3);
     wait_for("/readyz 200", LIMIT, || {
         (get(&format!("{}/readyz", d.url)).status == 200).then_some(())
@@ -140,13 +165,16 @@ fn a_drifting_sensor_stops_dimensioning_until_recalibrated() {
     // The simulated dock calibrated itself at its first start.
     wait_for("calibration 1 at first start", LIMIT, || {
         let log = d.log_text();
-        log.contains("calibration in force calibration=1").then_some(())
+        log.contains("calibration in force calibration=1")
+            .then_some(())
     });
     assert!(d.log_text().contains("simulated dock, first start"));
     let v = wait_readyz(&d, 503, "drifted");
     let problems = v["problems"].to_string();
     assert!(
-        problems.contains("sensor_fault") && problems.contains("sensor top") && problems.contains("recalibrate"),
+        problems.contains("sensor_fault")
+            && problems.contains("sensor top")
+            && problems.contains("recalibrate"),
         "{problems}"
     );
     // Parcels put on meanwhile are not dimensioned: a sensor fault, with the reason.
@@ -191,10 +219,16 @@ fn a_drifting_sensor_stops_dimensioning_until_recalibrated() {
 fn calibrations_grow_are_chained_and_verification_reports_the_noise() {
     let dir = StationDir::new(&[NO_SELF_CALIBRATION], "");
     // Nothing calibrated: verification is refused.
-    let out = intake(&dir, &["verify", "--reference", "12x10x8in", "--weight", "5lb"]);
+    let out = intake(
+        &dir,
+        &["verify", "--reference", "12x10x8in", "--weight", "5lb"],
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("uncalibrated"));
-    let out = intake(&dir, &["verify", "--reference", "12x10in", "--weight", "5lb"]);
+    let out = intake(
+        &dir,
+        &["verify", "--reference", "12x10in", "--weight", "5lb"],
+    );
     assert_eq!(out.status.code(), Some(2), "bad usage: {out:?}");
     let out = intake(&dir, &["calibrate", "--samples", "1"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
@@ -205,7 +239,10 @@ fn calibrations_grow_are_chained_and_verification_reports_the_noise() {
         let c = json_of(&out);
         assert_eq!(c["number"], n, "{c}");
         assert_eq!(c["samples"], 15);
-        assert_eq!(c["scale_zero_ug"], 0, "the empty simulated scale reads zero");
+        assert_eq!(
+            c["scale_zero_ug"], 0,
+            "the empty simulated scale reads zero"
+        );
         for s in c["sensors"].as_array().unwrap() {
             // The simulated sensors' noise is ±1 mm: readings spread at most 2 mm.
             assert!(s["spread_um"].as_i64().unwrap() <= 2_000, "{s}");
@@ -214,33 +251,36 @@ fn calibrations_grow_are_chained_and_verification_reports_the_noise() {
 
     // A reference box, ten times: bias and spread within the simulator's noise (±1 mm on
     // the sensors, sides rounded to the 0.1 in division; the simulated scale has none).
-    let out = intake(
-        &dir,
-        &["verify", "--reference", "12x10x8in", "--weight", "5lb", "--count", "10", "--json"],
+    let (code, v) = verify_box(&dir, 10);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(
+        (v["passed"].as_bool(), v["count"].as_u64()),
+        (Some(true), Some(10)),
+        "{v}"
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = json_of(&out);
-    assert_eq!((v["passed"].as_bool(), v["count"].as_u64()), (Some(true), Some(10)), "{v}");
     assert_eq!(v["calibration_number"], 3);
     for side in ["length", "width", "height"] {
         let f = &v[side];
         let half_division_mm = 1.27;
-        assert!(f["bias_mm"].as_f64().unwrap().abs() <= 1.0 + half_division_mm, "{v}");
+        assert!(
+            f["bias_mm"].as_f64().unwrap().abs() <= 1.0 + half_division_mm,
+            "{v}"
+        );
         assert!(f["std_dev_mm"].as_f64().unwrap() <= 2.54, "{v}");
     }
-    assert!(v["weight_figures"]["bias_g"].as_f64().unwrap().abs() <= 4.6, "{v}");
+    assert!(
+        v["weight_figures"]["bias_g"].as_f64().unwrap().abs() <= 4.6,
+        "{v}"
+    );
     // The top sensor's mount sags 12 mm after the calibration: the box measures 12 mm
     // taller, a failed verification (exit 1), stored too.
-    let text = std::fs::read_to_string(&dir.config)
-        .unwrap()
-        .replace("# drift_after = 20\n# drift = \"12 mm\"", "drift = \"12 mm\"");
-    std::fs::write(&dir.config, text).unwrap();
-    let out = intake(
-        &dir,
-        &["verify", "--reference", "12x10x8in", "--weight", "5lb", "--count", "2", "--json"],
+    let text = std::fs::read_to_string(&dir.config).unwrap().replace(
+        "# drift_after = 20\n# drift = \"12 mm\"",
+        "drift = \"12 mm\"",
     );
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let failed = json_of(&out);
+    std::fs::write(&dir.config, text).unwrap();
+    let (code, failed) = verify_box(&dir, 2);
+    assert_eq!(code, Some(1), "{failed}");
     assert_eq!(failed["height"]["passed"], false, "{failed}");
     let bias = failed["height"]["bias_mm"].as_f64().unwrap();
     assert!((bias - 12.0).abs() <= 1.0 + 1.27, "{failed}");
@@ -251,7 +291,9 @@ fn calibrations_grow_are_chained_and_verification_reports_the_noise() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let db = Connection::open(dir.db()).unwrap();
     let kinds: Vec<String> = db
-        .prepare("SELECT kind FROM events WHERE kind IN ('calibration','verification') ORDER BY seq")
+        .prepare(
+            "SELECT kind FROM events WHERE kind IN ('calibration','verification') ORDER BY seq",
+        )
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -259,7 +301,13 @@ fn calibrations_grow_are_chained_and_verification_reports_the_noise() {
         .unwrap();
     assert_eq!(
         kinds,
-        ["calibration", "calibration", "calibration", "verification", "verification"]
+        [
+            "calibration",
+            "calibration",
+            "calibration",
+            "verification",
+            "verification"
+        ]
     );
     let status = json_of(&intake(&dir, &["status", "--json"]));
     assert_eq!(status["last_verification"]["passed"], false, "{status}");
@@ -302,7 +350,10 @@ fn a_calibration_with_readings_spread_too_wide_is_refused_naming_the_sensor() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let v = json_of(&out);
     let why = v["refused"].as_str().unwrap();
-    assert!(why.contains("sensor side") && why.contains("vary by"), "{why}");
+    assert!(
+        why.contains("sensor side") && why.contains("vary by"),
+        "{why}"
+    );
     let status = json_of(&intake(&dir, &["status", "--json"]));
     assert_eq!(status["calibrated"], false, "nothing stored: {status}");
 }
@@ -313,9 +364,18 @@ fn configured_baselines_are_imported_once_as_calibration_one() {
     // The old way: a baseline per sensor in the file.
     let text = std::fs::read_to_string(&dir.config)
         .unwrap()
-        .replace("name = \"end\"\naxis = \"x\"", "name = \"end\"\naxis = \"x\"\nbaseline = \"200 cm\"")
-        .replace("name = \"side\"\naxis = \"y\"", "name = \"side\"\naxis = \"y\"\nbaseline = \"120 cm\"")
-        .replace("name = \"top\"\naxis = \"z\"", "name = \"top\"\naxis = \"z\"\nbaseline = \"120 cm\"");
+        .replace(
+            "name = \"end\"\naxis = \"x\"",
+            "name = \"end\"\naxis = \"x\"\nbaseline = \"200 cm\"",
+        )
+        .replace(
+            "name = \"side\"\naxis = \"y\"",
+            "name = \"side\"\naxis = \"y\"\nbaseline = \"120 cm\"",
+        )
+        .replace(
+            "name = \"top\"\naxis = \"z\"",
+            "name = \"top\"\naxis = \"z\"\nbaseline = \"120 cm\"",
+        );
     std::fs::write(&dir.config, text).unwrap();
     let out = intake(&dir, &["calibrate", "--json"]);
     assert!(out.status.success(), "{out:?}");

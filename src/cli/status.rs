@@ -83,7 +83,9 @@ impl Status {
         }
         match &calibration {
             Some(c) => println!("calibration {} of {} ({})", c.number, c.at, c.source),
-            None => println!("UNCALIBRATED: nothing is dimensioned; run `intake calibrate` with the station empty"),
+            None => println!(
+                "UNCALIBRATED: nothing is dimensioned; run `intake calibrate` with the station empty"
+            ),
         }
         if let Some((at, passed)) = verified {
             println!(

@@ -55,9 +55,7 @@ impl Verify {
         let (records, owner) = ctx.records(&settings)?;
         let Some(cal) = records.calibration() else {
             owner.stop();
-            eprintln!(
-                "intake: the station is uncalibrated; calibrate it first (intake calibrate)"
-            );
+            eprintln!("intake: the station is uncalibrated; calibrate it first (intake calibrate)");
             return Ok(ExitCode::FAILURE);
         };
         let threshold = settings.station.detect_threshold;
@@ -77,8 +75,8 @@ impl Verify {
                     })),
                     None => eprintln!("put the reference box on the station ({i} of {count})"),
                 }
-                let w = stable_weight(&mut *devs.scale, rule, OPERATOR_WAIT, |w| w > threshold)
-                    .await;
+                let w =
+                    stable_weight(&mut *devs.scale, rule, OPERATOR_WAIT, |w| w > threshold).await;
                 let d = devs.dims.measure(&cal).await;
                 if let Err((_, why)) = &d {
                     eprintln!("placement {i}: no box measured: {why}");
@@ -118,7 +116,13 @@ impl Verify {
             }
             println!("{doc}");
         } else {
-            print(&self.reference, &self.weight, stored.id, cal.number, &report);
+            print(
+                &self.reference,
+                &self.weight,
+                stored.id,
+                cal.number,
+                &report,
+            );
         }
         Ok(if report.passed {
             ExitCode::SUCCESS
@@ -162,7 +166,10 @@ fn print(reference: &str, weight: &str, id: u64, calibration: u64, r: &VerifyRep
         if r.passed { "PASS" } else { "FAIL" }
     );
     if r.failed_measurements > 0 {
-        println!("  {} placement(s) gave no measurement", r.failed_measurements);
+        println!(
+            "  {} placement(s) gave no measurement",
+            r.failed_measurements
+        );
     }
     let line = |name: &str, f: &Figure, scale: f64, unit: &str| {
         println!(

@@ -17,9 +17,9 @@ use intake_hal::operator::config::IndicatorConfig;
 use intake_hal::quantity::Mass;
 use intake_hal::range::Axis;
 use intake_hal::range::sim::SimBox;
+use intake_hal::scale::NoteCounts;
 use intake_hal::scale::config::{ScaleSettings, SerialSettings};
 use intake_hal::scale::replay::{self, ReplayHandle};
-use intake_hal::scale::NoteCounts;
 use intake_hal::scale::serial::SerialScale;
 use intake_hal::scale::sim::{SimScale, SimScaleHandle};
 use intake_hal::sim::{
@@ -344,7 +344,11 @@ pub fn open(
                 let scale = SerialScale::open(serial)
                     .map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
                 let notes = scale.note_counts();
-                (Box::new(scale), Some(DockScale::Replay(handle)), Some(notes))
+                (
+                    Box::new(scale),
+                    Some(DockScale::Replay(handle)),
+                    Some(notes),
+                )
             }
         })
     };

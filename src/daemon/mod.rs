@@ -27,14 +27,14 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Settings;
-use crate::measure::calibration::{Calibration, Readings};
-use calibration::{CalWatch, CalibrateRequest, EmptyPurpose, EmptyReadings};
 use crate::judge::{Problem, WaybillRead};
+use crate::measure::calibration::{Calibration, Readings};
 use crate::quantity::Dims;
 use crate::rules::Disposition;
 use crate::station::{Input, Notice, Output, Phase, Station};
 use crate::store::actor::{CommitFailed, Owner};
 use crate::store::{Committed, EventKind, Records, StartOptions, Store, StoreError, Subscription};
+use calibration::{CalWatch, CalibrateRequest, EmptyPurpose, EmptyReadings};
 
 pub use crate::decide::verdict_signal;
 pub use timing::{Durations, Timing, quantile_ms};
@@ -361,7 +361,14 @@ pub async fn drive(
     let mut status = status::StatusFile::new(
         &settings.data_dir,
         &settings.station_id,
-        &["scale", "dimensions", "calibration", "camera", "indicator", "store"],
+        &[
+            "scale",
+            "dimensions",
+            "calibration",
+            "camera",
+            "indicator",
+            "store",
+        ],
     );
     status.write();
     if let Some(h) = &hub {
@@ -500,7 +507,10 @@ pub async fn drive(
                         warn!(device = "dimensions", error = %why, "not dimensioning");
                         station.handle_input(
                             Instant::now().into_std(),
-                            Input::Dims { parcel, result: Err((problem, why)) },
+                            Input::Dims {
+                                parcel,
+                                result: Err((problem, why)),
+                            },
                         );
                     }
                 },
@@ -575,7 +585,14 @@ pub async fn drive(
                 }
             }
         }
-        watch_empty_station(settings, records, &station, &mut cal, &dims_tx, dock_open.as_ref());
+        watch_empty_station(
+            settings,
+            records,
+            &station,
+            &mut cal,
+            &dims_tx,
+            dock_open.as_ref(),
+        );
         let (ok, detail) = cal.health(records.calibration().as_deref());
         if status.set_device("calibration", ok, detail) {
             status.write();
@@ -623,7 +640,8 @@ fn watch_empty_station(
     dock_open: Option<&tokio::sync::watch::Sender<bool>>,
 ) {
     let current = records.calibration();
-    let self_calibrating = current.is_none() && settings.dimensions.self_calibrate && !cal.self_tried;
+    let self_calibrating =
+        current.is_none() && settings.dimensions.self_calibrate && !cal.self_tried;
     if let Some(d) = dock_open
         && !self_calibrating
         && !*d.borrow()
@@ -685,7 +703,9 @@ fn calibrate_on_request(
     };
     cal.busy = true;
     let _ = dims_tx.send(DimsJob::Empty {
-        samples: req.samples.unwrap_or(settings.dimensions.calibration_samples),
+        samples: req
+            .samples
+            .unwrap_or(settings.dimensions.calibration_samples),
         since,
         purpose: EmptyPurpose::Calibrate {
             source: req.source,
@@ -717,7 +737,10 @@ fn on_empty(
                 )
                 .map_err(|e| e.to_string())
             } else {
-                Err("something was put on the station while calibrating; take it off and try again".into())
+                Err(
+                    "something was put on the station while calibrating; take it off and try again"
+                        .into(),
+                )
             };
             match result {
                 Ok(measured) => {

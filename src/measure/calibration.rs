@@ -21,7 +21,7 @@ use intake_hal::range::Axis;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::dims::{DimsConfig, median};
+use super::dims::{DimsConfig, Unfit, fit, median};
 
 /// Readings per axis, as the range finders gave them.
 pub type Readings = BTreeMap<Axis, Vec<Result<Length, DeviceError>>>;
@@ -133,12 +133,14 @@ pub fn calibrate(
     let mut samples = 0;
     for s in &cfg.sensors {
         let sensor = || s.name.clone();
-        let r = readings.get(&s.axis).filter(|r| !r.is_empty()).ok_or(
-            CalibrationError::Missing {
-                sensor: sensor(),
-                axis: s.axis,
-            },
-        )?;
+        let r =
+            readings
+                .get(&s.axis)
+                .filter(|r| !r.is_empty())
+                .ok_or(CalibrationError::Missing {
+                    sensor: sensor(),
+                    axis: s.axis,
+                })?;
         // Calibration is strict: every reading must be good.
         if let Some(e) = r.iter().find_map(|x| x.as_ref().err()) {
             return Err(CalibrationError::Device {
@@ -156,23 +158,25 @@ pub fn calibrate(
             });
         };
         let spread = spread(&good);
-        if spread > cfg.max_spread {
-            return Err(CalibrationError::Spread {
-                sensor: sensor(),
-                axis: s.axis,
-                spread: mm(spread),
-                max: mm(cfg.max_spread),
-            });
-        }
-        let (min, max) = s.device.valid_range();
-        if med < min || med > max {
-            return Err(CalibrationError::OutOfRange {
-                sensor: sensor(),
-                axis: s.axis,
-                distance: mm(med),
-                min: mm(min),
-                max: mm(max),
-            });
+        match fit(s, med, spread, cfg.max_spread) {
+            Ok(()) => {}
+            Err(Unfit::Spread { spread, max }) => {
+                return Err(CalibrationError::Spread {
+                    sensor: sensor(),
+                    axis: s.axis,
+                    spread,
+                    max,
+                });
+            }
+            Err(Unfit::OutOfRange { distance, min, max }) => {
+                return Err(CalibrationError::OutOfRange {
+                    sensor: sensor(),
+                    axis: s.axis,
+                    distance,
+                    min,
+                    max,
+                });
+            }
         }
         sensors.push(SensorBaseline {
             name: s.name.clone(),
@@ -307,7 +311,11 @@ fn figure(declared: i64, values: &[i64], tolerance: i64) -> Figure {
     let n = values.len().max(1) as f64;
     let mean = values.iter().map(|v| *v as f64).sum::<f64>() / n;
     let var = if values.len() > 1 {
-        values.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        values
+            .iter()
+            .map(|v| (*v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0)
     } else {
         0.0
     };
@@ -399,9 +407,18 @@ mounting = "120 cm"
 
     fn empty_station() -> Readings {
         BTreeMap::from([
-            (Axis::X, mm_series(&[2000.4, 1999.1, 2000.0, 2000.9, 1999.6])),
-            (Axis::Y, mm_series(&[1200.2, 1199.5, 1200.8, 1200.0, 1199.9])),
-            (Axis::Z, mm_series(&[1199.0, 1200.1, 1200.0, 1200.6, 1199.7])),
+            (
+                Axis::X,
+                mm_series(&[2000.4, 1999.1, 2000.0, 2000.9, 1999.6]),
+            ),
+            (
+                Axis::Y,
+                mm_series(&[1200.2, 1199.5, 1200.8, 1200.0, 1199.9]),
+            ),
+            (
+                Axis::Z,
+                mm_series(&[1199.0, 1200.1, 1200.0, 1200.6, 1199.7]),
+            ),
         ])
     }
 
@@ -451,7 +468,10 @@ mounting = "120 cm"
             "{e:?}"
         );
         let msg = e.to_string();
-        assert!(msg.contains("sensor side") && msg.contains("12.1 mm"), "{msg}");
+        assert!(
+            msg.contains("sensor side") && msg.contains("12.1 mm"),
+            "{msg}"
+        );
         // Exactly at the limit is accepted.
         r.insert(Axis::Y, mm_series(&[1200.0, 1206.0, 1203.0]));
         assert!(calibrate(&cfg(), &r, Some(Mass::ZERO), division()).is_ok());
@@ -500,7 +520,11 @@ mounting = "120 cm"
         let mut r = empty_station();
         r.insert(
             Axis::Y,
-            vec![Err(DeviceError::new("side", ErrorKind::Disconnected, "gone"))],
+            vec![Err(DeviceError::new(
+                "side",
+                ErrorKind::Disconnected,
+                "gone",
+            ))],
         );
         assert_eq!(check_drift(&cal, &r, Some(Mass::ZERO), tol()), Ok(()));
         // The scale: 25 g when empty is beyond 20 g.

@@ -54,7 +54,8 @@ pub struct RawDimensions {
     pub scale_drift_tolerance: Option<String>,
     /// `intake verify`: how far a side's bias and spread may be; default one `division`.
     pub verify_tolerance: Option<String>,
-    /// Simulated stations only: calibrate the empty station at the first start.
+    /// Simulated stations only (ignored when any sensor is real): calibrate the empty
+    /// station at the first start.
     pub self_calibrate: Option<bool>,
     pub sensors: Vec<RawSensor>,
 }
@@ -201,16 +202,10 @@ impl DimsConfig {
             None => Mass::from_grams(20),
         };
         let verify_tolerance = length("verify_tolerance", &raw.verify_tolerance, division)?;
-        let self_calibrate = raw.self_calibrate.unwrap_or(false);
-        if self_calibrate && let Some(real) = sensors.iter().find(|s| s.device.is_real()) {
-            return Err(KeyError::new(
-                format!("{key}.self_calibrate"),
-                format!(
-                    "only a simulated station calibrates itself, and sensor \"{}\" is real; remove the key and run `intake calibrate` with the station empty",
-                    real.name
-                ),
-            ));
-        }
+        // Only a simulated station calibrates itself (a site file laid over the embedded
+        // default inherits the key; real sensors ignore it).
+        let self_calibrate =
+            raw.self_calibrate.unwrap_or(false) && sensors.iter().all(|s| !s.device.is_real());
         Ok(DimsConfig {
             samples,
             max_spread,
@@ -368,6 +363,44 @@ fn robust_spread(v: &[Length], med: Length) -> Length {
     }
 }
 
+/// Why a sensor's readings cannot be used, in people's words (millimetres).
+pub(crate) enum Unfit {
+    Spread {
+        spread: String,
+        max: String,
+    },
+    OutOfRange {
+        distance: String,
+        min: String,
+        max: String,
+    },
+}
+
+/// Whether readings whose median is `med` and whose spread is `spread` can be used: the
+/// spread within `max_spread`, the median within what the sensor measures.
+pub(crate) fn fit(
+    sensor: &SensorConfig,
+    med: Length,
+    spread: Length,
+    max_spread: Length,
+) -> Result<(), Unfit> {
+    if spread > max_spread {
+        return Err(Unfit::Spread {
+            spread: show(spread),
+            max: show(max_spread),
+        });
+    }
+    let (min, max) = sensor.device.valid_range();
+    if med < min || med > max {
+        return Err(Unfit::OutOfRange {
+            distance: show(med),
+            min: show(min),
+            max: show(max),
+        });
+    }
+    Ok(())
+}
+
 /// One axis: the parcel's extent from its sensor's readings.
 pub fn axis_extent(
     cfg: &DimsConfig,
@@ -399,24 +432,25 @@ pub fn axis_extent(
     let Some(med) = median(&mut good) else {
         return Err(DimsError::Missing { axis: sensor.axis });
     };
-    let spread = robust_spread(&good, med);
-    if spread > cfg.max_spread {
-        return Err(DimsError::Spread {
-            sensor: name(),
-            axis: sensor.axis,
-            spread: show(spread),
-            max: show(cfg.max_spread),
-        });
-    }
-    let (min, max) = sensor.device.valid_range();
-    if med < min || med > max {
-        return Err(DimsError::OutOfRange {
-            sensor: name(),
-            axis: sensor.axis,
-            distance: show(med),
-            min: show(min),
-            max: show(max),
-        });
+    match fit(sensor, med, robust_spread(&good, med), cfg.max_spread) {
+        Ok(()) => {}
+        Err(Unfit::Spread { spread, max }) => {
+            return Err(DimsError::Spread {
+                sensor: name(),
+                axis: sensor.axis,
+                spread,
+                max,
+            });
+        }
+        Err(Unfit::OutOfRange { distance, min, max }) => {
+            return Err(DimsError::OutOfRange {
+                sensor: name(),
+                axis: sensor.axis,
+                distance,
+                min,
+                max,
+            });
+        }
     }
     if med.micrometres() > baseline.micrometres() + cfg.max_spread.micrometres() {
         return Err(DimsError::BeyondBaseline {

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use intake_hal::{Light, Signal};
 use jiff::Timestamp;
-use tokio::sync::{broadcast, oneshot, watch};
 use serde_json::Value;
+use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{error, info, warn};
 
 use super::calibration::Verification;
@@ -33,8 +33,8 @@ use super::outbox::{ManifestApplied, RateCardApplied, RateCardRefused, Resolutio
 use super::{ImportCounts, Store, StoreError};
 use crate::decide::{self, InForce, ResolutionRequest, ResolveError};
 use crate::judge::{Policy, WaybillRead};
-use crate::measure::calibration::{Calibration, Measured};
 use crate::manifest::ManifestEntry;
+use crate::measure::calibration::{Calibration, Measured};
 use crate::rules::Reason;
 use crate::scan::{ScanRecord, new_scan_id};
 use crate::station::{CycleTimes, Finished, ParcelId};
@@ -638,8 +638,10 @@ fn import_config_baselines(
     let c = Store::insert_calibration_in(&tx, measured, CONFIG_IMPORT, now)?;
     let ev = Store::append_event_in(&tx, now, EventKind::Calibrated(Box::new(c.clone())))?;
     tx.commit()?;
-    warn!(calibration = c.number,
-        "the configuration's [dimensions.sensors] baselines were imported as a calibration; they are not used again: calibrate the empty station (intake calibrate) and remove them");
+    warn!(
+        calibration = c.number,
+        "the configuration's [dimensions.sensors] baselines were imported as a calibration; they are not used again: calibrate the empty station (intake calibrate) and remove them"
+    );
     Ok(Some(ev))
 }
 

@@ -47,7 +47,11 @@ fn sensors_json(sensors: &[SensorBaseline]) -> Value {
 }
 
 fn sensors_from(text: &str, number: u64) -> Result<Vec<SensorBaseline>> {
-    let bad = || corrupt(format!("calibration {number}: its sensors are not readable"));
+    let bad = || {
+        corrupt(format!(
+            "calibration {number}: its sensors are not readable"
+        ))
+    };
     let v: Value = serde_json::from_str(text).map_err(|_| bad())?;
     v.as_array()
         .ok_or_else(bad)?
@@ -144,7 +148,14 @@ impl Store {
         let row: Option<CalRow> = self
             .conn
             .query_row(&sql, [to_i64(number)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })
             .optional()?;
         row.map(calibration_of).transpose()
@@ -226,7 +237,8 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        row.map(|(at, passed)| Ok((from_ms(at)?, passed))).transpose()
+        row.map(|(at, passed)| Ok((from_ms(at)?, passed)))
+            .transpose()
     }
 
     /// The numbers of every calibration row, and the ids of every verification row (for

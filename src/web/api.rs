@@ -315,7 +315,9 @@ pub(super) async fn calibrate(
     let ask: Ask = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("the body is not a calibration request ({e}); send {{}} or {{\"samples\": 25}}"),
+            format!(
+                "the body is not a calibration request ({e}); send {{}} or {{\"samples\": 25}}"
+            ),
         )
     })?;
     if ask.samples.is_some_and(|n| !(3..=500).contains(&n)) {

@@ -11,9 +11,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use super::metrics::Metrics;
 use crate::daemon::calibration::CalibrateRequest;
 use crate::daemon::evidence::Usage;
-use crate::measure::calibration::Calibration;
 use crate::daemon::status::StatusDoc;
 use crate::judge::WaybillRead;
+use crate::measure::calibration::Calibration;
 use crate::store::{EventKind, Subscription};
 
 /// One server-sent event: its name and its JSON data.
@@ -112,7 +112,11 @@ impl Hub {
 
     /// Asks the running station to calibrate its empty station; the calibration in force,
     /// or why not.
-    pub async fn calibrate(&self, samples: Option<usize>, source: &str) -> Result<Calibration, String> {
+    pub async fn calibrate(
+        &self,
+        samples: Option<usize>,
+        source: &str,
+    ) -> Result<Calibration, String> {
         let (reply, rx) = oneshot::channel();
         let req = CalibrateRequest {
             samples,
@@ -127,7 +131,9 @@ impl Hub {
             .as_ref()
             .is_some_and(|tx| tx.send(req).is_ok());
         if !sent {
-            return Err("the station is not running; start it (intake run) or use intake calibrate".into());
+            return Err(
+                "the station is not running; start it (intake run) or use intake calibrate".into(),
+            );
         }
         rx.await
             .unwrap_or_else(|_| Err("the station stopped while calibrating".into()))

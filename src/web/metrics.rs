@@ -348,7 +348,9 @@ impl Metrics {
             .map(NoteCounts::snapshot)
             .unwrap_or_else(|| Note::KINDS.iter().map(|k| (*k, 0)).collect());
         for (kind, n) in counts {
-            notes.get_or_create(&KindLabel { kind: kind.into() }).inc_by(n);
+            notes
+                .get_or_create(&KindLabel { kind: kind.into() })
+                .inc_by(n);
         }
         gauges.register(
             "intake_scale_notes",

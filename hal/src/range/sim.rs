@@ -160,7 +160,9 @@ impl SimRangeFinder {
         let drift = match self.drift {
             // The parcel that makes the count is still measured true; the mount sags once
             // it is lifted.
-            Some((after, by)) if self.parcels > after || (self.parcels == after && parcel.is_none()) => {
+            Some((after, by))
+                if self.parcels > after || (self.parcels == after && parcel.is_none()) =>
+            {
                 by.micrometres()
             }
             _ => 0,
