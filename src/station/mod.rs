@@ -507,7 +507,10 @@ impl Station {
         }
         let present = r.weight > self.cfg.detect_threshold || r.status == ScaleStatus::OverCapacity;
         if present || !matches!(self.state, State::Idle { .. }) {
-            self.empty_since = None;
+            // The empty spell ended: its zero must settle afresh in the next one.
+            if self.empty_since.take().is_some() {
+                self.empty.reset();
+            }
             self.empty_weight = None;
         } else if self.empty_since.is_none() {
             self.empty_since = Some(now);
