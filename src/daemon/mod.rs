@@ -34,7 +34,10 @@ use crate::rules::Disposition;
 use crate::station::{Input, Notice, Output, Phase, Station};
 use crate::store::actor::{CommitFailed, Owner};
 use crate::store::{Committed, EventKind, Records, StartOptions, Store, StoreError, Subscription};
-use calibration::{CalWatch, CalibrateRequest, EmptyPurpose, EmptyReadings};
+use calibration::{
+    CalWatch, CalibrateRequest, DimsJob, EmptyReadings, calibrate_on_request, on_empty,
+    watch_empty_station,
+};
 
 pub use crate::decide::verdict_signal;
 pub use timing::{Durations, Timing, quantile_ms};
@@ -156,19 +159,6 @@ enum Event {
     Committed(Box<Committed>),
     CommitFailed { parcel: u64, failed: CommitFailed },
     Empty(EmptyReadings),
-}
-
-/// What the dimensions task is asked: a parcel's box, or the empty station's readings.
-enum DimsJob {
-    Measure {
-        parcel: u64,
-        cal: std::sync::Arc<Calibration>,
-    },
-    Empty {
-        samples: usize,
-        since: std::time::Instant,
-        purpose: EmptyPurpose,
-    },
 }
 
 /// Starts the station in order — store actor, manifest, devices, sync, dashboard — runs it
@@ -625,180 +615,6 @@ pub async fn drive(
     }
     info!(parcels = summary.parcels, "station stopped");
     Ok(summary)
-}
-
-/// While the station is empty: the simulated dock's first-start calibration, then the
-/// comparison with the calibration in force (once per empty period, and every minute).
-/// The simulated operator starts once the station is calibrated (or will not calibrate
-/// itself).
-fn watch_empty_station(
-    settings: &Settings,
-    records: &Records,
-    station: &Station,
-    cal: &mut CalWatch,
-    dims_tx: &mpsc::UnboundedSender<DimsJob>,
-    dock_open: Option<&tokio::sync::watch::Sender<bool>>,
-) {
-    let current = records.calibration();
-    let self_calibrating =
-        current.is_none() && settings.dimensions.self_calibrate && !cal.self_tried;
-    if let Some(d) = dock_open
-        && !self_calibrating
-        && !*d.borrow()
-    {
-        d.send_replace(true);
-    }
-    let (Some(since), Some(_)) = (station.empty_since(), station.empty_weight()) else {
-        return;
-    };
-    let now = std::time::Instant::now();
-    let (samples, purpose) = if self_calibrating {
-        if cal.busy {
-            return;
-        }
-        cal.self_tried = true;
-        let purpose = EmptyPurpose::Calibrate {
-            source: calibration::FIRST_START.into(),
-            reply: None,
-        };
-        (settings.dimensions.calibration_samples, purpose)
-    } else {
-        match current {
-            Some(c) if !cal.has_drift(c.number) && cal.due(since, now) => (
-                settings.dimensions.samples,
-                EmptyPurpose::Drift { confirm: false },
-            ),
-            _ => return,
-        }
-    };
-    cal.busy = true;
-    let _ = dims_tx.send(DimsJob::Empty {
-        samples,
-        since,
-        purpose,
-    });
-}
-
-/// A calibration asked of the running daemon: taken only with the station empty.
-fn calibrate_on_request(
-    settings: &Settings,
-    station: &Station,
-    cal: &mut CalWatch,
-    dims_tx: &mpsc::UnboundedSender<DimsJob>,
-    req: CalibrateRequest,
-) {
-    let since = match (station.empty_since(), station.empty_weight()) {
-        _ if cal.busy => Err("the station is reading its sensors; try again in a moment"),
-        (Some(since), Some(_)) => Ok(since),
-        _ => Err(
-            "the station is not empty, or the scale has not settled on the empty platform: take everything off and try again",
-        ),
-    };
-    let since = match since {
-        Ok(s) => s,
-        Err(why) => {
-            let _ = req.reply.send(Err(why.to_owned()));
-            return;
-        }
-    };
-    cal.busy = true;
-    let _ = dims_tx.send(DimsJob::Empty {
-        samples: req
-            .samples
-            .unwrap_or(settings.dimensions.calibration_samples),
-        since,
-        purpose: EmptyPurpose::Calibrate {
-            source: req.source,
-            reply: Some(req.reply),
-        },
-    });
-}
-
-/// The empty station's readings came back: calibrate, or compare with the calibration. A
-/// read during which something was put on the station is discarded.
-fn on_empty(
-    settings: &Settings,
-    records: &Records,
-    station: &Station,
-    cal: &mut CalWatch,
-    dims_tx: &mpsc::UnboundedSender<DimsJob>,
-    e: EmptyReadings,
-) {
-    cal.busy = false;
-    let still_empty = station.empty_since() == Some(e.since);
-    match e.purpose {
-        EmptyPurpose::Calibrate { source, reply, .. } => {
-            let result = if still_empty {
-                crate::measure::calibration::calibrate(
-                    &settings.dimensions,
-                    &e.readings,
-                    station.empty_weight(),
-                    settings.station.stable.division,
-                )
-                .map_err(|e| e.to_string())
-            } else {
-                Err(
-                    "something was put on the station while calibrating; take it off and try again"
-                        .into(),
-                )
-            };
-            match result {
-                Ok(measured) => {
-                    let call = records.calibrate(measured, &source);
-                    tokio::spawn(async move {
-                        let r = call.await.map_err(|e| e.to_string());
-                        if let Err(e) = &r {
-                            error!(error = %e, "the calibration was not stored");
-                        }
-                        if let Some(reply) = reply {
-                            let _ = reply.send(r);
-                        }
-                    });
-                }
-                Err(why) => {
-                    warn!(error = %why, "calibration refused");
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(why));
-                    }
-                }
-            }
-        }
-        EmptyPurpose::Drift { confirm } => {
-            let Some(current) = records.calibration().filter(|_| still_empty) else {
-                return;
-            };
-            let tol = settings.dimensions.drift();
-            match crate::measure::calibration::check_drift(
-                &current,
-                &e.readings,
-                station.empty_weight(),
-                tol,
-            ) {
-                Ok(()) => cal.checked(e.since, std::time::Instant::now()),
-                Err(d) if !confirm => {
-                    // Look again once a parcel put on meanwhile would have been seen.
-                    debug!(drift = %d, "the empty station differs from its calibration; looking again");
-                    cal.busy = true;
-                    let tx = dims_tx.clone();
-                    let (since, samples) = (e.since, settings.dimensions.samples);
-                    let wait = settings.station.min_presence + Duration::from_millis(100);
-                    tokio::spawn(async move {
-                        tokio::time::sleep(wait).await;
-                        let _ = tx.send(DimsJob::Empty {
-                            samples,
-                            since,
-                            purpose: EmptyPurpose::Drift { confirm: true },
-                        });
-                    });
-                }
-                Err(d) => {
-                    error!(calibration = current.number, drift = %d,
-                        "drift: dimensioning stopped until the station is recalibrated");
-                    cal.drifted(current.number, d.to_string());
-                }
-            }
-        }
-    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
