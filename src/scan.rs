@@ -32,6 +32,9 @@ pub struct ScanRecord {
     /// The version of what was in force (limits, rate card, destinations, waybill formats)
     /// when the station judged it; `None` for scans stored before versions were kept.
     pub in_force_version: Option<u64>,
+    /// The number of the calibration in force when it was measured; `None` when there was
+    /// none (or the scan predates calibrations in the store).
+    pub calibration_number: Option<u64>,
     /// Whether billing may charge on this measurement; `None` for scans stored before the
     /// flag existed.
     pub billable: Option<bool>,
@@ -76,6 +79,7 @@ impl ScanRecord {
             reasons: j.verdict.reasons.clone(),
             rate_card_version: j.priced.as_ref().map(|_| rate_card_version.to_owned()),
             in_force_version: None,
+            calibration_number: None,
             billable: None,
             not_billable: Vec::new(),
         }
@@ -118,8 +122,11 @@ impl ScanRecord {
             "rate_card_version": self.rate_card_version,
             "in_force_version": self.in_force_version,
         });
-        // Only present when known: a scan stored before the flag existed keeps the exact
-        // shape its audit entry recorded.
+        // Only when known: a scan stored before calibrations or the billing flag keeps the
+        // exact shape its audit entry and head office hold.
+        if let (Some(n), Value::Object(m)) = (self.calibration_number, &mut v) {
+            m.insert("calibration_number".into(), Value::from(n));
+        }
         if let (Some(b), Some(o)) = (self.billable, v.as_object_mut()) {
             o.insert("billable".into(), Value::Bool(b));
             o.insert("not_billable".into(), json!(self.not_billable));

@@ -312,3 +312,91 @@ fn the_billing_export_carries_the_units_of_scans_and_repricing_as_columns() {
         "{res:?}"
     );
 }
+
+#[test]
+fn calibration_and_verification_decide_billing_and_recalibration_bumps_its_counter() {
+    let d = Dir::new();
+    let cfg = site(
+        &d,
+        "site.toml",
+        "[dimensions]\nself_calibrate = false\n[billing]\nverify_every_days = 30",
+    );
+    // Never calibrated: no size, scans not billable for it (and never verified).
+    run(&d, &cfg, "2");
+    for s in scans(&d, &cfg) {
+        assert_eq!(s["billable"], false, "{s}");
+        let why = s["not_billable"].as_array().unwrap();
+        assert!(why.contains(&Value::from("uncalibrated")), "{s}");
+        assert!(why.contains(&Value::from("verification_overdue")), "{s}");
+        assert_eq!(s["adjustment_cents"], Value::Null);
+        assert_eq!(s.get("calibration_number"), None, "{s}");
+    }
+    let calibrate = || {
+        let c = d
+            .run(&["--config", &cfg, "calibrate", "--json"])
+            .expect_code(0)
+            .json_lines();
+        c[0]["number"].as_u64().unwrap()
+    };
+    assert_eq!(calibrate(), 1);
+    // Calibrated but not verified: still not billable, for that reason alone.
+    run(&d, &cfg, "2");
+    let after_cal = scans(&d, &cfg);
+    for s in &after_cal[2..] {
+        assert_eq!(s["calibration_number"], 1, "{s}");
+        assert_eq!(
+            s["not_billable"],
+            serde_json::json!(["verification_overdue"]),
+            "{s}"
+        );
+    }
+    // A passed verification with the reference box makes the next scans billable.
+    d.run(&[
+        "--config",
+        &cfg,
+        "verify",
+        "--reference",
+        "12x10x8in",
+        "--weight",
+        "5lb",
+        "--count",
+        "3",
+    ])
+    .expect_code(0);
+    // A recalibration bumps the calibration counter; the next scans record it.
+    assert_eq!(calibrate(), 2);
+    run(&d, &cfg, "4");
+    let all = scans(&d, &cfg);
+    assert_eq!(all.len(), 8);
+    for s in &all[4..] {
+        assert_eq!(s["calibration_number"], 2, "{s}");
+        let measured = !s["weight_ug"].is_null() && !s["length_um"].is_null();
+        assert_eq!(s["billable"], measured, "{s}");
+    }
+    // Both calibrations and the verification are entries of the chain, and it verifies.
+    let v = d
+        .run(&["--config", &cfg, "audit", "verify", "--json"])
+        .expect_code(0)
+        .json_lines();
+    let entries = v[0]["entries"].as_u64().unwrap();
+    let kinds: Vec<String> = (1..=entries)
+        .map(|n| {
+            d.run(&["--config", &cfg, "audit", "show", &n.to_string(), "--json"])
+                .expect_code(0)
+                .json_lines()[0]["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "calibration").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "verification").count(),
+        1,
+        "{kinds:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! decides lives in the library; these modules load config, call it and print.
 
 mod audit;
+mod calibrate;
 mod columns;
 mod completions;
 mod config_check;
@@ -18,6 +19,7 @@ mod scale;
 mod scans;
 mod status;
 mod sync;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +60,8 @@ enum Command {
     Run(run::Run),
     Quote(quote::Quote),
     Audit(audit::Audit),
+    Calibrate(calibrate::Calibrate),
+    Verify(verify::Verify),
     Reprice(reprice::Reprice),
     Manifest(manifest::Manifest),
     Scans(scans::Scans),
@@ -100,6 +104,8 @@ impl Cli {
             Command::Run(c) => c.run(&ctx),
             Command::Quote(c) => c.run(&ctx),
             Command::Audit(c) => c.run(&ctx),
+            Command::Calibrate(c) => c.run(&ctx),
+            Command::Verify(c) => c.run(&ctx),
             Command::Reprice(c) => c.run(&ctx),
             Command::Manifest(c) => c.run(&ctx),
             Command::Scans(c) => c.run(&ctx),

@@ -81,6 +81,7 @@ impl Run {
                 fast: self.fast,
                 parcels: self.parcels,
                 truth_file: self.truth.clone(),
+                no_operator: false,
             },
             reload: None,
         };

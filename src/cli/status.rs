@@ -28,6 +28,8 @@ impl Status {
         let outbox = store.outbox_depth()?;
         let last = store.last_scan_at()?;
         let manifest = store.manifest_len()?;
+        let calibration = store.calibration_in_force()?;
+        let verified = store.last_verification()?;
         let doc = StatusFile::read(&settings.data_dir);
         let running = doc.as_ref().is_some_and(is_alive);
         let count = |d: Disposition| today.iter().find(|(x, _)| *x == d).map_or(0, |(_, n)| *n);
@@ -45,6 +47,16 @@ impl Status {
                 "outbox_depth": outbox,
                 "last_scan_at": last.map(|t| t.to_string()),
                 "manifest_entries": manifest,
+                "calibrated": calibration.is_some(),
+                "calibration": calibration.as_ref().map(|c| json!({
+                    "number": c.number,
+                    "at": c.at.to_string(),
+                    "source": c.source,
+                })),
+                "last_verification": verified.map(|(at, passed)| json!({
+                    "at": at.to_string(),
+                    "passed": passed,
+                })),
             });
             println!("{out}");
             return Ok(ExitCode::SUCCESS);
@@ -68,6 +80,18 @@ impl Status {
                     .unwrap_or_default();
                 println!("  {name:<11} {state}{detail}");
             }
+        }
+        match &calibration {
+            Some(c) => println!("calibration {} of {} ({})", c.number, c.at, c.source),
+            None => println!(
+                "UNCALIBRATED: nothing is dimensioned; run `intake calibrate` with the station empty"
+            ),
+        }
+        if let Some((at, passed)) = verified {
+            println!(
+                "last verification: {at} ({})",
+                if passed { "passed" } else { "FAILED" }
+            );
         }
         let total: u64 = today.iter().map(|(_, n)| n).sum();
         println!("scans today: {total}");

@@ -14,9 +14,10 @@ use intake_hal::camera::{
     FileCamera, FolderCamera, HttpCamera, SimCamera, SimCameraConfig, V4l2Camera,
 };
 use intake_hal::operator::config::IndicatorConfig;
-use intake_hal::quantity::{Length, Mass};
+use intake_hal::quantity::Mass;
 use intake_hal::range::Axis;
 use intake_hal::range::sim::SimBox;
+use intake_hal::scale::NoteCounts;
 use intake_hal::scale::config::{ScaleSettings, SerialSettings};
 use intake_hal::scale::replay::{self, ReplayHandle};
 use intake_hal::scale::serial::SerialScale;
@@ -33,6 +34,7 @@ use super::{DimsSource, LabelRead, LabelSource};
 use crate::barcode::{ChosenSymbol, Reader, Symbol, choose_waybill};
 use crate::config::{CameraSettings, Settings};
 use crate::judge::{Problem, WaybillRead};
+use crate::measure::calibration::{Calibration, Readings};
 use crate::measure::dims::{DimsConfig, dimensions};
 use crate::quantity::Dims;
 use crate::store::Store;
@@ -47,6 +49,9 @@ pub struct SimOptions {
     pub parcels: Option<u64>,
     /// Where each simulated parcel's ground truth is appended (JSON lines).
     pub truth_file: Option<PathBuf>,
+    /// No simulated operator: the command places what it needs itself (`intake calibrate`
+    /// leaves the platform empty, `intake verify` puts the reference box on it).
+    pub no_operator: bool,
 }
 
 /// The simulated dock's scale: the simulated one, or a replayed capture. Held only to keep
@@ -62,6 +67,15 @@ pub struct SimDock {
     _scale: DockScale,
     operator: JoinHandle<()>,
     _feeder: JoinHandle<()>,
+    platform: watch::Sender<Option<SimParcel>>,
+}
+
+impl SimDock {
+    /// Puts `parcel` on the simulated platform (or clears it), as a person would: for
+    /// `intake verify`, whose operator never started.
+    pub fn present(&self, parcel: Option<SimParcel>) {
+        self.platform.send_replace(parcel);
+    }
 }
 
 impl Drop for SimDock {
@@ -82,17 +96,29 @@ struct RangeDims {
     sensors: Vec<(Axis, Box<dyn RangeFinder>)>,
 }
 
-impl DimsSource for RangeDims {
-    fn measure(&mut self) -> BoxFuture<'_, Result<Dims, (Problem, String)>> {
-        Box::pin(async move {
-            let mut readings: BTreeMap<Axis, Vec<Result<Length, DeviceError>>> = BTreeMap::new();
-            for _ in 0..self.cfg.samples {
-                for (axis, s) in &mut self.sensors {
-                    readings.entry(*axis).or_default().push(s.measure().await);
-                }
+impl RangeDims {
+    async fn read(&mut self, samples: usize) -> Readings {
+        let mut readings: Readings = BTreeMap::new();
+        for _ in 0..samples {
+            for (axis, s) in &mut self.sensors {
+                readings.entry(*axis).or_default().push(s.measure().await);
             }
-            dimensions(&self.cfg, &readings).map_err(|e| (e.problem(), e.to_string()))
+        }
+        readings
+    }
+}
+
+impl DimsSource for RangeDims {
+    fn measure(&mut self, cal: &Calibration) -> BoxFuture<'_, Result<Dims, (Problem, String)>> {
+        let cfg = self.cfg.calibrated(cal);
+        Box::pin(async move {
+            let readings = self.read(cfg.samples).await;
+            dimensions(&cfg, &readings).map_err(|e| (e.problem(), e.to_string()))
         })
+    }
+
+    fn readings(&mut self, samples: usize) -> BoxFuture<'_, Readings> {
+        Box::pin(self.read(samples))
     }
 }
 
@@ -285,7 +311,8 @@ pub fn open(
 
     // Every device is tried; all that fail are named together, each with its fix.
     let mut failed: Vec<String> = Vec::new();
-    let opened_scale = || -> Result<(Box<dyn Scale>, Option<DockScale>), OpenDevicesError> {
+    type Opened = (Box<dyn Scale>, Option<DockScale>, Option<NoteCounts>);
+    let opened_scale = || -> Result<Opened, OpenDevicesError> {
         Ok(match &settings.scale {
             ScaleSettings::Serial(s) => {
                 let scale = SerialScale::open(s.clone()).map_err(|e| {
@@ -293,7 +320,8 @@ pub fn open(
                     "{e}; and that this user is in the dialout group (scale.port names the port)"
                 ))
             })?;
-                (Box::new(scale), None)
+                let notes = scale.note_counts();
+                (Box::new(scale), None, Some(notes))
             }
             ScaleSettings::Sim(s) => {
                 let (handle, path) = SimScale::spawn(s.protocol, load_rx, s.options.clone())
@@ -305,7 +333,8 @@ pub fn open(
                 };
                 let scale = SerialScale::open(serial)
                     .map_err(|e| OpenDevicesError(format!("simulated scale: {e}")))?;
-                (Box::new(scale), Some(DockScale::Sim(handle)))
+                let notes = scale.note_counts();
+                (Box::new(scale), Some(DockScale::Sim(handle)), Some(notes))
             }
             // A replayed capture weighs; the simulated dock supplies everything else (the
             // platform load it would put on the simulated scale is not used).
@@ -314,13 +343,20 @@ pub fn open(
                     replay::start(r).map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
                 let scale = SerialScale::open(serial)
                     .map_err(|e| OpenDevicesError(format!("scale replay: {e}")))?;
-                (Box::new(scale), Some(DockScale::Replay(handle)))
+                let notes = scale.note_counts();
+                (
+                    Box::new(scale),
+                    Some(DockScale::Replay(handle)),
+                    Some(notes),
+                )
             }
         })
     };
     let scale = opened_scale()
         .map_err(|e| failed.push(format!("scale: {}", e.0)))
         .ok();
+    let scale_notes = scale.as_ref().and_then(|(_, _, n)| n.clone());
+    let scale = scale.map(|(s, d, _)| (s, d));
 
     let mut sensors = Vec::new();
     for s in &settings.dimensions.sensors {
@@ -369,6 +405,7 @@ pub fn open(
     };
     let label = CameraLabels(LabelCamera::new(camera, reader, settings.waybill.clone()));
 
+    let (dock_open, dock_opened) = watch::channel(false);
     let dock = match sim_scale {
         None => None,
         Some(scale_handle) => {
@@ -378,6 +415,26 @@ pub fn open(
                 IndicatorConfig::Sim => Box::new(SimIndicator::new(sig_tx)),
                 _ => Box::new(Both(indicator, SimIndicator::new(sig_tx))),
             };
+            let platform = platform_tx.clone();
+            let feeder = tokio::spawn(feed(platform_rx, load_tx, box_tx, label_tx));
+            if sim.no_operator {
+                return Ok((
+                    super::Devices {
+                        scale,
+                        dims: Box::new(dims),
+                        label: Box::new(label),
+                        indicator,
+                        dock_open: None,
+                        scale_notes,
+                    },
+                    Some(SimDock {
+                        _scale: scale_handle,
+                        operator: tokio::spawn(async {}),
+                        _feeder: feeder,
+                        platform,
+                    }),
+                ));
+            }
             let orders: Vec<SimOrder> = store
                 .manifest_entries()
                 .map_err(|e| OpenDevicesError(format!("simulated dock: {e}")))?
@@ -414,13 +471,20 @@ pub fn open(
                 parcels: sim.parcels,
             };
             let truth = truth_writer(sim.truth_file.clone())?;
-            let operator =
-                tokio::spawn(Operator::new(generator, cfg, platform_tx, sig_rx, truth).run());
-            let feeder = tokio::spawn(feed(platform_rx, load_tx, box_tx, label_tx));
+            let operator = Operator::new(generator, cfg, platform_tx.clone(), sig_rx, truth);
+            // The operator starts once the station says so (calibrated, or it will not
+            // calibrate itself); never, for `intake calibrate` and `intake verify`.
+            let mut opened = dock_opened;
+            let operator = tokio::spawn(async move {
+                if opened.wait_for(|o| *o).await.is_ok() {
+                    operator.run().await;
+                }
+            });
             Some(SimDock {
                 _scale: scale_handle,
                 operator,
                 _feeder: feeder,
+                platform,
             })
         }
     };
@@ -431,6 +495,8 @@ pub fn open(
             dims: Box::new(dims),
             label: Box::new(label),
             indicator,
+            dock_open: Some(dock_open),
+            scale_notes,
         },
         dock,
     ))

@@ -9,6 +9,7 @@
 //! before the station lights the verdict. Everyone else learns what happened from the
 //! actor's numbered events.
 
+pub mod calibration;
 pub mod devices;
 pub mod evidence;
 pub mod reload;
@@ -27,18 +28,26 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Settings;
 use crate::judge::{Problem, WaybillRead};
+use crate::measure::calibration::{Calibration, Readings};
 use crate::quantity::Dims;
 use crate::rules::Disposition;
 use crate::station::{Input, Notice, Output, Phase, Station};
 use crate::store::actor::{CommitFailed, Owner};
 use crate::store::{Committed, EventKind, Records, StartOptions, Store, StoreError, Subscription};
+use calibration::{
+    CalWatch, CalibrateRequest, DimsJob, EmptyReadings, calibrate_on_request, on_empty,
+    watch_empty_station,
+};
 
 pub use crate::decide::verdict_signal;
 pub use timing::{Durations, Timing, quantile_ms};
 
 /// Measures a parcel's dimensions (range finders + dimensioning).
 pub trait DimsSource: Send {
-    fn measure(&mut self) -> BoxFuture<'_, Result<Dims, (Problem, String)>>;
+    /// A parcel's box against the calibration in force.
+    fn measure(&mut self, cal: &Calibration) -> BoxFuture<'_, Result<Dims, (Problem, String)>>;
+    /// `samples` readings of every sensor (the empty station: calibration, drift).
+    fn readings(&mut self, samples: usize) -> BoxFuture<'_, Readings>;
 }
 
 /// Captures and decodes the label.
@@ -64,6 +73,10 @@ pub struct Devices {
     pub dims: Box<dyn DimsSource>,
     pub label: Box<dyn LabelSource>,
     pub indicator: Box<dyn Indicator>,
+    /// The simulated dock's operator waits for `true` (the station is calibrated).
+    pub dock_open: Option<tokio::sync::watch::Sender<bool>>,
+    /// The serial scale's count of frames with notes, for `/metrics`.
+    pub scale_notes: Option<intake_hal::scale::NoteCounts>,
 }
 
 /// How `intake run` was asked to run.
@@ -150,6 +163,7 @@ enum Event {
     Label { parcel: u64, read: LabelRead },
     Committed(Box<Committed>),
     CommitFailed { parcel: u64, failed: CommitFailed },
+    Empty(EmptyReadings),
 }
 
 /// Starts the station in order — store actor, manifest, devices, sync, dashboard — runs it
@@ -277,7 +291,17 @@ pub async fn drive(
         mut dims,
         mut label,
         mut indicator,
+        dock_open,
+        scale_notes,
     } = devices;
+    if let (Some(h), Some(n)) = (&hub, scale_notes) {
+        h.metrics().watch_scale_notes(n);
+    }
+    let (cal_tx, mut cal_rx) = mpsc::unbounded_channel::<CalibrateRequest>();
+    if let Some(h) = &hub {
+        h.set_calibrator(cal_tx);
+    }
+    let mut cal = CalWatch::default();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<Event>();
 
     // The scale: every reading or error becomes a station input.
@@ -295,18 +319,29 @@ pub async fn drive(
     });
 
     // Dimensions and label: one request at a time each, answered as station inputs.
-    let (dims_tx, mut dims_rx) = mpsc::unbounded_channel::<u64>();
+    let (dims_tx, mut dims_rx) = mpsc::unbounded_channel::<DimsJob>();
     let tx = ev_tx.clone();
     let dims_task = tokio::spawn(async move {
-        while let Some(parcel) = dims_rx.recv().await {
-            let result = dims.measure().await;
-            if let Err((_, why)) = &result {
-                warn!(device = "dimensions", error = %why, "dimensions not measured");
-            }
-            if tx
-                .send(Event::Input(Input::Dims { parcel, result }))
-                .is_err()
-            {
+        while let Some(job) = dims_rx.recv().await {
+            let ev = match job {
+                DimsJob::Measure { parcel, cal } => {
+                    let result = dims.measure(&cal).await;
+                    if let Err((_, why)) = &result {
+                        warn!(device = "dimensions", error = %why, "dimensions not measured");
+                    }
+                    Event::Input(Input::Dims { parcel, result })
+                }
+                DimsJob::Empty {
+                    samples,
+                    since,
+                    purpose,
+                } => Event::Empty(EmptyReadings {
+                    since,
+                    purpose,
+                    readings: dims.readings(samples).await,
+                }),
+            };
+            if tx.send(ev).is_err() {
                 return;
             }
         }
@@ -325,8 +360,19 @@ pub async fn drive(
     let mut status = status::StatusFile::new(
         &settings.data_dir,
         &settings.station_id,
-        &["scale", "dimensions", "camera", "indicator", "store"],
+        &[
+            "scale",
+            "dimensions",
+            "calibration",
+            "camera",
+            "indicator",
+            "store",
+        ],
     );
+    // Not ready until calibrated: said from the first status on, so readiness never shows
+    // ready before the (self-)calibration.
+    let (ok, detail) = cal.health(records.calibration().as_deref());
+    status.set_device("calibration", ok, detail);
     status.write();
     if let Some(h) = &hub {
         h.status(&status.doc);
@@ -418,7 +464,11 @@ pub async fn drive(
                         status.write();
                         station.handle_input(now, Input::CommitFailed { parcel, error: failed.error });
                     }
+                    Event::Empty(e) => on_empty(settings, records, &station, &mut cal, &dims_tx, e),
                 }
+            }
+            Some(req) = cal_rx.recv() => {
+                calibrate_on_request(settings, &station, &mut cal, &dims_tx, req);
             }
             () = sleep_until(deadline) => {
                 station.handle_timeout(Instant::now().into_std());
@@ -477,9 +527,21 @@ pub async fn drive(
         }
         while let Some(out) = station.poll_output() {
             match out {
-                Output::MeasureDims { parcel } => {
-                    let _ = dims_tx.send(parcel);
-                }
+                Output::MeasureDims { parcel } => match cal.gate(records.calibration()) {
+                    Ok(cal) => {
+                        let _ = dims_tx.send(DimsJob::Measure { parcel, cal });
+                    }
+                    Err((problem, why)) => {
+                        warn!(device = "dimensions", error = %why, "not dimensioning");
+                        station.handle_input(
+                            Instant::now().into_std(),
+                            Input::Dims {
+                                parcel,
+                                result: Err((problem, why)),
+                            },
+                        );
+                    }
+                },
                 Output::ReadLabel { parcel } => {
                     let _ = label_tx.send(parcel);
                 }
@@ -551,6 +613,18 @@ pub async fn drive(
                     log_notice(&n);
                 }
             }
+        }
+        watch_empty_station(
+            settings,
+            records,
+            &station,
+            &mut cal,
+            &dims_tx,
+            dock_open.as_ref(),
+        );
+        let (ok, detail) = cal.health(records.calibration().as_deref());
+        if status.set_device("calibration", ok, detail) {
+            status.write();
         }
         // Only parcels in progress are timed: the maps stay small.
         detected.retain(|_, t| t.elapsed() < Duration::from_secs(600));

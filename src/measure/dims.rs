@@ -28,11 +28,12 @@
 use std::collections::BTreeMap;
 
 use intake_hal::DeviceError;
-use intake_hal::quantity::{Dims, Length};
+use intake_hal::quantity::{Dims, Length, Mass};
 use intake_hal::range::Axis;
 use intake_hal::range::config::{KeyError, RangeDeviceConfig, RawRangeDevice};
 use serde::Deserialize;
 
+use super::calibration::{Calibration, DriftTolerance, Measured, SensorBaseline};
 use crate::judge::Problem;
 
 /// The `[dimensions]` table as written.
@@ -45,6 +46,17 @@ pub struct RawDimensions {
     pub max_spread: Option<String>,
     /// Default "1 mm".
     pub division: Option<String>,
+    /// Readings per sensor when calibrating (`intake calibrate`); default 25.
+    pub calibration_samples: Option<usize>,
+    /// How far an empty-station reading may stray from its calibrated baseline; default "5 mm".
+    pub drift_tolerance: Option<String>,
+    /// How far the empty scale may stray from zero before dimensioning stops; default "20 g".
+    pub scale_drift_tolerance: Option<String>,
+    /// `intake verify`: how far a side's bias and spread may be; default one `division`.
+    pub verify_tolerance: Option<String>,
+    /// Simulated stations only (ignored when any sensor is real): calibrate the empty
+    /// station at the first start.
+    pub self_calibrate: Option<bool>,
     pub sensors: Vec<RawSensor>,
 }
 
@@ -54,7 +66,8 @@ pub struct RawDimensions {
 pub struct RawSensor {
     pub name: String,
     pub axis: Axis,
-    /// The calibrated empty-station reading; missing means not calibrated yet.
+    /// Deprecated: the empty-station reading written by hand. Imported once as calibration 1
+    /// when the store has none; calibration lives in the store (`intake calibrate`).
     pub baseline: Option<String>,
     pub device: RawRangeDevice,
 }
@@ -74,6 +87,11 @@ pub struct DimsConfig {
     pub samples: usize,
     pub max_spread: Length,
     pub division: Length,
+    pub calibration_samples: usize,
+    pub drift_tolerance: Length,
+    pub scale_drift_tolerance: Mass,
+    pub verify_tolerance: Length,
+    pub self_calibrate: bool,
     /// One per axis, in x, y, z order.
     pub sensors: Vec<SensorConfig>,
 }
@@ -169,12 +187,75 @@ impl DimsConfig {
             }
         }
         sensors.sort_by_key(|s| s.axis);
+        let calibration_samples = raw.calibration_samples.unwrap_or(25);
+        if !(3..=500).contains(&calibration_samples) {
+            return Err(KeyError::new(
+                format!("{key}.calibration_samples"),
+                "must be 3 to 500; 25 is a good start",
+            ));
+        }
+        let drift_tolerance = length("drift_tolerance", &raw.drift_tolerance, Length::from_mm(5))?;
+        let scale_drift_tolerance = match &raw.scale_drift_tolerance {
+            Some(t) => t.parse::<Mass>().map_err(|e| {
+                KeyError::new(format!("{key}.scale_drift_tolerance"), e.to_string())
+            })?,
+            None => Mass::from_grams(20),
+        };
+        let verify_tolerance = length("verify_tolerance", &raw.verify_tolerance, division)?;
+        // Only a simulated station calibrates itself (a site file laid over the embedded
+        // default inherits the key; real sensors ignore it).
+        let self_calibrate =
+            raw.self_calibrate.unwrap_or(false) && sensors.iter().all(|s| !s.device.is_real());
         Ok(DimsConfig {
             samples,
             max_spread,
             division,
+            calibration_samples,
+            drift_tolerance,
+            scale_drift_tolerance,
+            verify_tolerance,
+            self_calibrate,
             sensors,
         })
+    }
+
+    /// This layout with the baselines of `cal` (a sensor it lacks stays uncalibrated).
+    pub fn calibrated(&self, cal: &Calibration) -> DimsConfig {
+        let mut c = self.clone();
+        for s in &mut c.sensors {
+            s.baseline = cal.baseline(&s.name);
+        }
+        c
+    }
+
+    /// The configuration's hand-written baselines, when every sensor has one: the import
+    /// path to the store's first calibration.
+    pub fn config_baselines(&self) -> Option<Measured> {
+        let sensors = self
+            .sensors
+            .iter()
+            .map(|s| {
+                s.baseline.map(|b| SensorBaseline {
+                    name: s.name.clone(),
+                    axis: s.axis,
+                    baseline: b,
+                    spread: Length::ZERO,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Measured {
+            samples: 0,
+            sensors,
+            scale_zero: None,
+        })
+    }
+
+    /// The drift tolerances.
+    pub fn drift(&self) -> DriftTolerance {
+        DriftTolerance {
+            range: self.drift_tolerance,
+            scale: self.scale_drift_tolerance,
+        }
     }
 
     /// The sensor on `axis`.
@@ -187,7 +268,7 @@ impl DimsConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DimsError {
     #[error(
-        "sensor {sensor} (axis {axis}) has no calibrated baseline; calibrate the empty station before measuring"
+        "sensor {sensor} (axis {axis}) has no calibrated baseline; calibrate the empty station before measuring (intake calibrate)"
     )]
     Uncalibrated { sensor: String, axis: Axis },
     #[error(
@@ -257,7 +338,7 @@ pub fn round_to(l: Length, division: Length) -> Length {
 }
 
 /// The median of `v` (the lower middle one for an even count); `None` when empty.
-fn median(v: &mut [Length]) -> Option<Length> {
+pub(crate) fn median(v: &mut [Length]) -> Option<Length> {
     v.sort_unstable();
     v.get((v.len().saturating_sub(1)) / 2).copied()
 }
@@ -280,6 +361,44 @@ fn robust_spread(v: &[Length], med: Length) -> Length {
         (Some(a), Some(b)) => Length::from_micrometres(b.micrometres() - a.micrometres()),
         _ => Length::ZERO,
     }
+}
+
+/// Why a sensor's readings cannot be used, in people's words (millimetres).
+pub(crate) enum Unfit {
+    Spread {
+        spread: String,
+        max: String,
+    },
+    OutOfRange {
+        distance: String,
+        min: String,
+        max: String,
+    },
+}
+
+/// Whether readings whose median is `med` and whose spread is `spread` can be used: the
+/// spread within `max_spread`, the median within what the sensor measures.
+pub(crate) fn fit(
+    sensor: &SensorConfig,
+    med: Length,
+    spread: Length,
+    max_spread: Length,
+) -> Result<(), Unfit> {
+    if spread > max_spread {
+        return Err(Unfit::Spread {
+            spread: show(spread),
+            max: show(max_spread),
+        });
+    }
+    let (min, max) = sensor.device.valid_range();
+    if med < min || med > max {
+        return Err(Unfit::OutOfRange {
+            distance: show(med),
+            min: show(min),
+            max: show(max),
+        });
+    }
+    Ok(())
 }
 
 /// One axis: the parcel's extent from its sensor's readings.
@@ -313,24 +432,25 @@ pub fn axis_extent(
     let Some(med) = median(&mut good) else {
         return Err(DimsError::Missing { axis: sensor.axis });
     };
-    let spread = robust_spread(&good, med);
-    if spread > cfg.max_spread {
-        return Err(DimsError::Spread {
-            sensor: name(),
-            axis: sensor.axis,
-            spread: show(spread),
-            max: show(cfg.max_spread),
-        });
-    }
-    let (min, max) = sensor.device.valid_range();
-    if med < min || med > max {
-        return Err(DimsError::OutOfRange {
-            sensor: name(),
-            axis: sensor.axis,
-            distance: show(med),
-            min: show(min),
-            max: show(max),
-        });
+    match fit(sensor, med, robust_spread(&good, med), cfg.max_spread) {
+        Ok(()) => {}
+        Err(Unfit::Spread { spread, max }) => {
+            return Err(DimsError::Spread {
+                sensor: name(),
+                axis: sensor.axis,
+                spread,
+                max,
+            });
+        }
+        Err(Unfit::OutOfRange { distance, min, max }) => {
+            return Err(DimsError::OutOfRange {
+                sensor: name(),
+                axis: sensor.axis,
+                distance,
+                min,
+                max,
+            });
+        }
     }
     if med.micrometres() > baseline.micrometres() + cfg.max_spread.micrometres() {
         return Err(DimsError::BeyondBaseline {

@@ -226,6 +226,10 @@ pub struct Station {
     store_failing: bool,
     /// The operator was told (once per parcel put on) that no parcel is taken.
     refused_shown: bool,
+    /// Since when the platform has been empty (idle, nothing above the threshold).
+    empty_since: Option<Instant>,
+    /// The empty platform's last stable weight, within this empty period.
+    empty_weight: Option<Mass>,
     out: VecDeque<Output>,
 }
 
@@ -252,6 +256,8 @@ impl Station {
             deadline: None,
             store_failing: false,
             refused_shown: false,
+            empty_since: None,
+            empty_weight: None,
             out: VecDeque::new(),
         }
     }
@@ -264,6 +270,18 @@ impl Station {
             State::Committing { .. } => Phase::Committing,
             State::AwaitRemoval { .. } => Phase::AwaitRemoval,
         }
+    }
+
+    /// Since when the platform has been empty (`None` while anything is on it, or the
+    /// scale is failing): the daemon compares the empty station with its calibration, and
+    /// a check whose empty period changed while it ran is discarded.
+    pub fn empty_since(&self) -> Option<Instant> {
+        self.empty_since.filter(|_| self.scale_fault.is_none())
+    }
+
+    /// The empty platform's stable weight in the current empty period (the scale's zero).
+    pub fn empty_weight(&self) -> Option<Mass> {
+        self.empty_since().and(self.empty_weight)
     }
 
     /// Whether the scale is currently failing, and why.
@@ -488,6 +506,15 @@ impl Station {
             }
         }
         let present = r.weight > self.cfg.detect_threshold || r.status == ScaleStatus::OverCapacity;
+        if present || !matches!(self.state, State::Idle { .. }) {
+            // The empty spell ended: its zero must settle afresh in the next one.
+            if self.empty_since.take().is_some() {
+                self.empty.reset();
+            }
+            self.empty_weight = None;
+        } else if self.empty_since.is_none() {
+            self.empty_since = Some(now);
+        }
         match &mut self.state {
             State::Idle { above_since } => {
                 if present {
@@ -561,6 +588,9 @@ impl Station {
             return;
         }
         if let Some(stable) = self.empty.push(now, r) {
+            if self.empty_since.is_some() {
+                self.empty_weight = Some(stable.weight);
+            }
             let rule = ZeroRule {
                 tolerance: self.cfg.zero_tolerance,
                 min_parcel: self.cfg.detect_threshold,
@@ -606,7 +636,7 @@ impl Station {
                 Light::Amber,
                 true,
                 Beep::Long,
-                &format!(
+                format!(
                     "{}: take the parcel off, take no more, call the technician",
                     intake_hal::device::REFUSED_TEXT
                 ),

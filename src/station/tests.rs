@@ -567,3 +567,24 @@ proptest! {
         prop_assert!(!matches!(d.st.phase(), Phase::Settling | Phase::Measuring));
     }
 }
+
+#[test]
+fn the_empty_period_and_its_zero_are_known_and_end_when_a_parcel_arrives() {
+    let mut d = Drive::new();
+    assert_eq!(d.st.empty_since(), None, "no reading yet");
+    d.stream(2, true, 1);
+    let since =
+        d.st.empty_since()
+            .expect("empty after the first empty reading");
+    assert_eq!(d.st.empty_weight(), None, "not settled yet");
+    d.stream(2, true, 5);
+    assert_eq!(d.st.empty_since(), Some(since), "the same empty period");
+    assert_eq!(d.st.empty_weight(), Some(Mass::from_grams(2)));
+    // A parcel: the period ends at its first reading, before it is detected.
+    d.stream(3_000, false, 1);
+    assert_eq!((d.st.empty_since(), d.st.empty_weight()), (None, None));
+    // A bump that goes away starts a new period, whose zero must settle again.
+    d.stream(2, true, 1);
+    assert!(d.st.empty_since().is_some_and(|t| t > since));
+    assert_eq!(d.st.empty_weight(), None);
+}

@@ -23,15 +23,18 @@ use std::time::{Duration, Instant};
 
 use intake_hal::{Light, Signal};
 use jiff::Timestamp;
+use serde_json::Value;
 use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{error, info, warn};
 
+use super::calibration::Verification;
 use super::events::{Event, EventKind};
 use super::outbox::{ManifestApplied, RateCardApplied, RateCardRefused, Resolution};
 use super::{ImportCounts, Store, StoreError};
 use crate::decide::{self, InForce, ResolutionRequest, ResolveError};
 use crate::judge::{Policy, WaybillRead};
 use crate::manifest::ManifestEntry;
+use crate::measure::calibration::{Calibration, Measured};
 use crate::rules::Reason;
 use crate::scan::{ScanRecord, new_scan_id};
 use crate::station::{CycleTimes, Finished, ParcelId};
@@ -61,6 +64,9 @@ pub struct StartOptions {
     pub rate_card_text: String,
     /// Events a subscriber may fall behind before it reads them back from the store.
     pub event_buffer: usize,
+    /// The configuration's hand-written sensor baselines (deprecated), imported once as the
+    /// first calibration when the store holds none.
+    pub config_baselines: Option<Measured>,
 }
 
 impl StartOptions {
@@ -72,6 +78,7 @@ impl StartOptions {
             waybill: s.waybill.clone(),
             rate_card_text: String::from_utf8_lossy(&text).into_owned(),
             event_buffer: EVENT_BUFFER,
+            config_baselines: s.dimensions.config_baselines(),
         }
     }
 }
@@ -169,6 +176,17 @@ enum Command {
         scan_ids: Vec<String>,
         reply: Reply<Vec<Resolution>>,
     },
+    Calibrate {
+        measured: Box<Measured>,
+        source: String,
+        reply: Reply<Calibration>,
+    },
+    Verified {
+        calibration_number: Option<u64>,
+        passed: bool,
+        report: Value,
+        reply: Reply<Verification>,
+    },
     /// A read answered in order with the writes before it.
     Read(ReadFn),
     Stop(oneshot::Sender<usize>),
@@ -208,6 +226,7 @@ pub struct Records {
     events: broadcast::Sender<Arc<Event>>,
     head: Arc<AtomicU64>,
     in_force: watch::Receiver<Arc<InForce>>,
+    calibration: watch::Receiver<Option<Arc<Calibration>>>,
 }
 
 impl std::fmt::Debug for Records {
@@ -266,6 +285,9 @@ impl Records {
     ) -> Result<(Records, Owner), StoreError> {
         let now = now_ms();
         let (in_force, ev) = put_config_in_force(&mut store, &opts, "configuration at start", now)?;
+        let imported = import_config_baselines(&mut store, &opts, now)?;
+        let calibration = store.calibration_in_force()?.map(Arc::new);
+        let (calibration_tx, calibration_rx) = watch::channel(calibration);
         let head = store.last_event_seq()?;
         let (events, _) = broadcast::channel(opts.event_buffer.max(1));
         let (in_force_tx, in_force_rx) = watch::channel(Arc::new(in_force));
@@ -275,11 +297,13 @@ impl Records {
             events,
             head: Arc::new(AtomicU64::new(head)),
             in_force: in_force_rx,
+            calibration: calibration_rx,
         };
         let mut actor = Actor {
             store,
             station_id: opts.station_id,
             in_force: in_force_tx,
+            calibration: calibration_tx,
             events: records.events.clone(),
             head: records.head.clone(),
             pending: VecDeque::new(),
@@ -298,7 +322,7 @@ impl Records {
                 .and_then(|l| l.path().parent().map(Path::to_path_buf)),
             _lock: lock,
         };
-        if let Some(ev) = ev {
+        for ev in ev.into_iter().chain(imported) {
             actor.publish(ev);
         }
         let thread = std::thread::Builder::new()
@@ -410,6 +434,37 @@ impl Records {
     /// Prices these scans again with the rate card in force (billing asked).
     pub fn reprice(&self, scan_ids: Vec<String>) -> Call<Vec<Resolution>> {
         self.call(|reply| Command::Reprice { scan_ids, reply })
+    }
+
+    /// Stores a calibration of the empty station (numbered one above the last, chained) and
+    /// puts it in force from the next parcel.
+    pub fn calibrate(&self, measured: Measured, source: &str) -> Call<Calibration> {
+        let source = source.to_owned();
+        self.call(|reply| Command::Calibrate {
+            measured: Box::new(measured),
+            source,
+            reply,
+        })
+    }
+
+    /// Stores a verification with a reference box (chained).
+    pub fn record_verification(
+        &self,
+        calibration_number: Option<u64>,
+        passed: bool,
+        report: Value,
+    ) -> Call<Verification> {
+        self.call(|reply| Command::Verified {
+            calibration_number,
+            passed,
+            report,
+            reply,
+        })
+    }
+
+    /// The calibration in force (`None`: the station was never calibrated).
+    pub fn calibration(&self) -> Option<Arc<Calibration>> {
+        self.calibration.borrow().clone()
     }
 
     /// Runs a read on the actor's connection, in order with the writes before it.
@@ -583,6 +638,34 @@ fn put_config_in_force(
     Ok((in_force, ev))
 }
 
+/// The configuration's baselines become calibration 1 when the store holds none (the
+/// migration path from hand-written baselines); afterwards the configuration's values are
+/// not used.
+fn import_config_baselines(
+    store: &mut Store,
+    opts: &StartOptions,
+    now: Timestamp,
+) -> Result<Option<Event>, StoreError> {
+    let Some(measured) = &opts.config_baselines else {
+        return Ok(None);
+    };
+    if store.calibration_in_force()?.is_some() {
+        return Ok(None);
+    }
+    let tx = store.conn.transaction()?;
+    let c = Store::insert_calibration_in(&tx, measured, CONFIG_IMPORT, now)?;
+    let ev = Store::append_event_in(&tx, now, EventKind::Calibrated(Box::new(c.clone())))?;
+    tx.commit()?;
+    warn!(
+        calibration = c.number,
+        "the configuration's [dimensions.sensors] baselines were imported as a calibration; they are not used again: calibrate the empty station (intake calibrate) and remove them"
+    );
+    Ok(Some(ev))
+}
+
+/// The source of a calibration imported from the configuration's baselines.
+pub const CONFIG_IMPORT: &str = "configuration baselines (imported once)";
+
 /// Now, at the store's precision (milliseconds): what a command answers is exactly what
 /// was stored.
 fn now_ms() -> Timestamp {
@@ -600,6 +683,7 @@ fn judge_pending(
     store: &Store,
     station_id: &str,
     in_force: &InForce,
+    calibration: Option<u64>,
     p: &Pending,
 ) -> Result<(ScanRecord, Duration), StoreError> {
     let t0 = Instant::now();
@@ -615,6 +699,10 @@ fn judge_pending(
         station_id,
         (p.id.clone(), p.at),
     );
+    let rec = ScanRecord {
+        calibration_number: calibration,
+        ..rec
+    };
     Ok((rec, t0.elapsed()))
 }
 
@@ -623,9 +711,10 @@ fn store_scan(
     store: &mut Store,
     station_id: &str,
     in_force: &InForce,
+    calibration: Option<u64>,
     p: &Pending,
 ) -> Result<(ScanRecord, Event, Duration, Duration), StoreError> {
-    let (rec, judged) = judge_pending(store, station_id, in_force, p)?;
+    let (rec, judged) = judge_pending(store, station_id, in_force, calibration, p)?;
     let t0 = Instant::now();
     let tx = store.conn.transaction()?;
     Store::insert_scan_in(&tx, &rec)?;
@@ -642,6 +731,7 @@ struct Actor {
     store: Store,
     station_id: String,
     in_force: watch::Sender<Arc<InForce>>,
+    calibration: watch::Sender<Option<Arc<Calibration>>>,
     events: broadcast::Sender<Arc<Event>>,
     head: Arc<AtomicU64>,
     pending: VecDeque<Pending>,
@@ -751,6 +841,21 @@ impl Actor {
             }
             Command::Reprice { scan_ids, reply } => {
                 let _ = reply.send(self.reprice(&scan_ids));
+            }
+            Command::Calibrate {
+                measured,
+                source,
+                reply,
+            } => {
+                let _ = reply.send(self.calibrate(&measured, &source));
+            }
+            Command::Verified {
+                calibration_number,
+                passed,
+                report,
+                reply,
+            } => {
+                let _ = reply.send(self.record_verification(calibration_number, passed, &report));
             }
             Command::Read(f) => f(&self.store),
             Command::Stop(_) => {}
@@ -888,7 +993,40 @@ impl Actor {
     }
 
     fn judge(&self, p: &Pending) -> Result<(ScanRecord, Duration), StoreError> {
-        judge_pending(&self.store, &self.station_id, &self.in_force(), p)
+        let cal = self.calibration_number();
+        judge_pending(&self.store, &self.station_id, &self.in_force(), cal, p)
+    }
+
+    fn calibration_number(&self) -> Option<u64> {
+        self.calibration.borrow().as_ref().map(|c| c.number)
+    }
+
+    fn calibrate(&mut self, measured: &Measured, source: &str) -> Result<Calibration, StoreError> {
+        let now = now_ms();
+        let tx = self.store.conn.transaction()?;
+        let c = Store::insert_calibration_in(&tx, measured, source, now)?;
+        let ev = Store::append_event_in(&tx, now, EventKind::Calibrated(Box::new(c.clone())))?;
+        tx.commit()?;
+        info!(calibration = c.number, source, "calibration in force");
+        self.calibration.send_replace(Some(Arc::new(c.clone())));
+        self.publish(ev);
+        Ok(c)
+    }
+
+    fn record_verification(
+        &mut self,
+        calibration_number: Option<u64>,
+        passed: bool,
+        report: &Value,
+    ) -> Result<Verification, StoreError> {
+        let now = now_ms();
+        let tx = self.store.conn.transaction()?;
+        let v = Store::insert_verification_in(&tx, now, calibration_number, passed, report)?;
+        let ev = Store::append_event_in(&tx, now, EventKind::Verified(Box::new(v.clone())))?;
+        tx.commit()?;
+        info!(verification = v.id, passed, "verification stored");
+        self.publish(ev);
+        Ok(v)
     }
 
     /// Judges and stores the oldest unstored scan (it stays queued until stored). A full
@@ -897,8 +1035,9 @@ impl Actor {
         &mut self,
     ) -> Option<Result<(ScanRecord, Event, Duration, Duration), StoreError>> {
         let in_force = self.in_force();
+        let cal = self.calibration_number();
         let front = self.pending.front()?;
-        let first = store_scan(&mut self.store, &self.station_id, &in_force, front);
+        let first = store_scan(&mut self.store, &self.station_id, &in_force, cal, front);
         if let Err(StoreError::DiskFull) = first
             && let Some(reserve) = self.reserve.take()
         {
@@ -910,6 +1049,7 @@ impl Actor {
                         &mut self.store,
                         &self.station_id,
                         &in_force,
+                        cal,
                         front,
                     ));
                 }

@@ -50,6 +50,8 @@ pub(super) fn content(seq: u64, at_ms: i64, kind: &EventKind, detail: &Value) ->
     let record = match kind {
         EventKind::ScanCommitted(s) => scan_content(s),
         EventKind::ResolutionRecorded(r) => resolution_content(r),
+        EventKind::Calibrated(c) => super::calibration::calibration_content(c),
+        EventKind::Verified(v) => super::calibration::verification_content(v),
         _ => Value::Null,
     };
     json!({
@@ -212,6 +214,8 @@ impl Store {
         let mut prev = GENESIS.to_owned();
         let mut covered_scans = std::collections::HashSet::new();
         let mut covered_res = std::collections::HashSet::new();
+        let mut covered_cal = std::collections::HashSet::new();
+        let mut covered_ver = std::collections::HashSet::new();
         while let Some(r) = rows.next()? {
             let seq = u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0);
             let kind: String = r.get(1)?;
@@ -239,14 +243,23 @@ impl Store {
             prev = hash;
             let id = record_id.unwrap_or_default();
             // The usual case, an intact record, is checked on the canonical text alone.
+            let number: u64 = id.parse().unwrap_or(0);
             let now = match kind.as_str() {
                 "scan" => self.scan(&id)?.map(|s| scan_content(&s)),
                 "resolution" => self.resolution(&id)?.map(|r| resolution_content(&r)),
+                "calibration" => self
+                    .calibration(number)?
+                    .map(|c| super::calibration::calibration_content(&c)),
+                "verification" => self
+                    .verification(number)?
+                    .map(|v| super::calibration::verification_content(&v)),
                 _ => None,
             };
             match kind.as_str() {
                 "scan" => covered_scans.insert(id.clone()),
                 "resolution" => covered_res.insert(id.clone()),
+                "calibration" => covered_cal.insert(number),
+                "verification" => covered_ver.insert(number),
                 _ => false,
             };
             if let (Some(now), Some(text)) = (&now, record_text(&content, &kind, seq))
@@ -261,7 +274,10 @@ impl Store {
                     parsed["seq"], parsed["kind"]
                 ));
             }
-            if matches!(kind.as_str(), "scan" | "resolution") {
+            if matches!(
+                kind.as_str(),
+                "scan" | "resolution" | "calibration" | "verification"
+            ) {
                 match now {
                     None => broke(format!("{kind} {id} was deleted")),
                     Some(now) if now != parsed["record"] => broke(format!(
@@ -273,6 +289,18 @@ impl Store {
             }
         }
         out.head = prev;
+        let (cals, vers) = self.calibration_and_verification_ids()?;
+        for (what, ids, covered) in [
+            ("calibration", cals, &covered_cal),
+            ("verification", vers, &covered_ver),
+        ] {
+            for n in ids.into_iter().filter(|n| !covered.contains(n)) {
+                out.breaks.push(Break {
+                    entry: 0,
+                    what: format!("{what} {n} is in no entry (inserted outside intake, or the chain was cut after it)"),
+                });
+            }
+        }
         let ids = |sql: &str| -> Result<Vec<String>> {
             let mut s = self.conn.prepare(sql)?;
             let v = s

@@ -7,8 +7,10 @@ use jiff::Timestamp;
 use rusqlite::{Transaction, params};
 use serde_json::{Value, json};
 
+use super::calibration::Verification;
 use super::outbox::Resolution;
 use super::{Result, Store, StoreError, from_ms, ms};
+use crate::measure::calibration::Calibration;
 use crate::scan::ScanRecord;
 
 /// One committed change, as subscribers learn of it.
@@ -41,6 +43,10 @@ pub enum EventKind {
     },
     /// Head office acknowledged records; they left the outbox.
     Delivered { records: u64 },
+    /// The empty station was calibrated: this calibration is in force from now on.
+    Calibrated(Box<Calibration>),
+    /// The station was verified with a reference box.
+    Verified(Box<Verification>),
 }
 
 impl EventKind {
@@ -52,13 +58,17 @@ impl EventKind {
             EventKind::InForce { .. } => "in_force",
             EventKind::ManifestChanged { .. } => "manifest",
             EventKind::Delivered { .. } => "delivered",
+            EventKind::Calibrated(_) => "calibration",
+            EventKind::Verified(_) => "verification",
         }
     }
 
-    fn record_id(&self) -> Option<&str> {
+    fn record_id(&self) -> Option<String> {
         match self {
-            EventKind::ScanCommitted(s) => Some(&s.id),
-            EventKind::ResolutionRecorded(r) => Some(&r.id),
+            EventKind::ScanCommitted(s) => Some(s.id.clone()),
+            EventKind::ResolutionRecorded(r) => Some(r.id.clone()),
+            EventKind::Calibrated(c) => Some(c.number.to_string()),
+            EventKind::Verified(v) => Some(v.id.to_string()),
             _ => None,
         }
     }
@@ -82,6 +92,8 @@ impl EventKind {
                 updated,
             } => json!({ "source": source, "inserted": inserted, "updated": updated }),
             EventKind::Delivered { records } => json!({ "records": records }),
+            EventKind::Calibrated(c) => json!({ "number": c.number, "source": c.source }),
+            EventKind::Verified(v) => json!({ "id": v.id, "passed": v.passed }),
         }
     }
 }
@@ -173,6 +185,14 @@ impl Store {
                 "delivered" => EventKind::Delivered {
                     records: num("records"),
                 },
+                "calibration" => EventKind::Calibrated(Box::new(
+                    self.calibration(id.parse().unwrap_or(0))?
+                        .ok_or_else(|| corrupt(seq, "its calibration is missing"))?,
+                )),
+                "verification" => EventKind::Verified(Box::new(
+                    self.verification(id.parse().unwrap_or(0))?
+                        .ok_or_else(|| corrupt(seq, "its verification is missing"))?,
+                )),
                 other => return Err(corrupt(seq, &format!("unknown kind \"{other}\""))),
             };
             out.push(Event {

@@ -151,6 +151,43 @@ BEGIN SELECT RAISE(ABORT, 'audit entries are never deleted'); END;
 "#,
     ),
     (
+        "v5: calibrations and verifications in the store (issue 14): numbered, immutable, chained; scans record the calibration in force",
+        r#"
+-- Each calibration of the empty station: the range finders' baselines (median and spread of
+-- the readings) and the empty scale's reading. The number only grows (1, 2, 3 ...); the row
+-- is never changed or removed, and its content is in the audit chain.
+CREATE TABLE calibrations (
+    number        INTEGER PRIMARY KEY,
+    at_ms         INTEGER NOT NULL,
+    source        TEXT NOT NULL,
+    samples       INTEGER NOT NULL,
+    scale_zero_ug INTEGER,                   -- NULL: imported from the configuration
+    sensors       TEXT NOT NULL              -- JSON: [{name, axis, baseline_um, spread_um}]
+) STRICT;
+CREATE TRIGGER calibrations_are_immutable BEFORE UPDATE ON calibrations
+BEGIN SELECT RAISE(ABORT, 'calibrations are immutable; calibrate again instead'); END;
+CREATE TRIGGER calibrations_are_kept BEFORE DELETE ON calibrations
+BEGIN SELECT RAISE(ABORT, 'calibrations are never deleted'); END;
+
+-- Each verification with a reference box (intake verify): the declared box and weight,
+-- bias and spread per side and for the weight, and whether it passed.
+CREATE TABLE verifications (
+    id                 INTEGER PRIMARY KEY,
+    at_ms              INTEGER NOT NULL,
+    calibration_number INTEGER,
+    passed             INTEGER NOT NULL CHECK (passed IN (0,1)),
+    report             TEXT NOT NULL         -- JSON
+) STRICT;
+CREATE TRIGGER verifications_are_immutable BEFORE UPDATE ON verifications
+BEGIN SELECT RAISE(ABORT, 'verifications are immutable'); END;
+CREATE TRIGGER verifications_are_kept BEFORE DELETE ON verifications
+BEGIN SELECT RAISE(ABORT, 'verifications are never deleted'); END;
+
+-- The calibration in force when the scan was measured (NULL: none, or stored before v5).
+ALTER TABLE scans ADD COLUMN calibration_number INTEGER;
+"#,
+    ),
+    (
         "v6: billing: a billable flag and its reasons per scan; repricing after the fact as columns",
         r#"
 -- Whether billing may charge on the scan's measurement (1/0; NULL for scans stored before

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod calibration;
 pub mod events;
 mod in_force;
 mod migrations;
@@ -220,9 +221,12 @@ impl Store {
 
     /// What the station knows of itself that decides whether a new scan is billable.
     pub fn station_facts(&self) -> Result<crate::decide::billing::StationFacts> {
-        // Verifications with a reference box are recorded by `intake verify` (calibration
-        // and verification land with issue 14); until one is, none is known.
-        Ok(crate::decide::billing::StationFacts::default())
+        // A verification that failed leaves the station unverified until one passes.
+        Ok(crate::decide::billing::StationFacts {
+            last_verified: self
+                .last_verification()?
+                .and_then(|(at, passed)| passed.then_some(at)),
+        })
     }
 
     /// Stores a scan and its outbox row in one transaction. Idempotent on the scan id:
@@ -277,9 +281,12 @@ impl Store {
             in_force_version: r
                 .get::<_, Option<i64>>(18)?
                 .map(|v| u64::try_from(v).unwrap_or(0)),
-            billable: r.get::<_, Option<i64>>(19)?.map(|b| b != 0),
+            calibration_number: r
+                .get::<_, Option<i64>>(19)?
+                .map(|v| u64::try_from(v).unwrap_or(0)),
+            billable: r.get::<_, Option<i64>>(20)?.map(|b| b != 0),
             not_billable: NotBillable::parse_list(
-                &r.get::<_, Option<String>>(20)?.unwrap_or_default(),
+                &r.get::<_, Option<String>>(21)?.unwrap_or_default(),
             )
             .map_err(corrupt)?,
         })
@@ -288,7 +295,7 @@ impl Store {
     const SCAN_COLUMNS: &'static str = "id, station_id, created_at_ms, waybill, destination,
         weight_ug, length_um, width_um, height_um, dimensional_weight_ug, billable_weight_ug,
         price_cents, currency, quoted_cents, adjustment_cents, disposition, reasons,
-        rate_card_version, in_force_version, billable, not_billable";
+        rate_card_version, in_force_version, calibration_number, billable, not_billable";
 
     /// Scans in time order, filtered.
     #[instrument(skip_all, err)]

@@ -551,10 +551,10 @@ impl Store {
             "INSERT OR IGNORE INTO scans (id, station_id, created_at_ms, waybill, destination,
                 weight_ug, length_um, width_um, height_um, dimensional_weight_ug,
                 billable_weight_ug, price_cents, currency, quoted_cents, adjustment_cents,
-                disposition, reasons, rate_card_version, in_force_version, billable,
-                not_billable)
+                disposition, reasons, rate_card_version, in_force_version, calibration_number,
+                billable, not_billable)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                ?20, ?21)",
+                ?20, ?21, ?22)",
         )?;
         let added = ins.execute(params![
             s.id,
@@ -576,6 +576,8 @@ impl Store {
             s.reasons_text(),
             s.rate_card_version,
             s.in_force_version
+                .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+            s.calibration_number
                 .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
             s.billable.map(i64::from),
             s.billable

@@ -235,6 +235,8 @@ struct WireScan {
     #[serde(default)]
     in_force_version: Option<u64>,
     #[serde(default)]
+    calibration_number: Option<u64>,
+    #[serde(default)]
     billable: Option<bool>,
     #[serde(default)]
     not_billable: Vec<String>,
@@ -367,6 +369,7 @@ fn parse_scan(w: WireScan) -> Result<ScanRecord, String> {
         reasons: reasons(&w.reasons)?,
         rate_card_version: w.rate_card_version,
         in_force_version: w.in_force_version,
+        calibration_number: w.calibration_number,
         not_billable: match w.billable {
             Some(false) => w
                 .not_billable

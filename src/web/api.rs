@@ -302,6 +302,41 @@ pub(super) async fn resolution(
     ))
 }
 
+/// `POST /api/calibrate` (`{}` or `{"samples": N}`): the running station calibrates its empty
+/// station, as `intake calibrate` does with the daemon stopped. A write: it needs the PIN
+/// off loopback like any other.
+pub(super) async fn calibrate(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Ask {
+        samples: Option<usize>,
+    }
+    let ask: Ask = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body is not a calibration request ({e}); send {{}} or {{\"samples\": 25}}"
+            ),
+        )
+    })?;
+    if ask.samples.is_some_and(|n| !(3..=500).contains(&n)) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "samples must be 3 to 500",
+        ));
+    }
+    match app.hub.calibrate(ask.samples, "dashboard").await {
+        Ok(c) => Ok(json_response(
+            StatusCode::CREATED,
+            &crate::store::calibration::calibration_content(&c),
+        )),
+        Err(why) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+    }
+}
+
 /// What stands between the station and ready, in words (empty: ready).
 fn readiness(app: &AppState, store_ok: Result<(), String>) -> Vec<String> {
     let snap = app.hub.snapshot();

@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::metrics::Metrics;
+use crate::daemon::calibration::CalibrateRequest;
 use crate::daemon::evidence::Usage;
 use crate::daemon::status::StatusDoc;
 use crate::judge::WaybillRead;
+use crate::measure::calibration::Calibration;
 use crate::store::{EventKind, Subscription};
 
 /// One server-sent event: its name and its JSON data.
@@ -37,6 +39,8 @@ struct Inner {
     metrics: Metrics,
     closed: watch::Sender<bool>,
     started_at: Timestamp,
+    /// Where calibrations asked on the dashboard go: the daemon loop, once it runs.
+    calibrator: Mutex<Option<mpsc::UnboundedSender<CalibrateRequest>>>,
 }
 
 /// Shared between the daemon (which reports) and the web server (which shows). Cheap to
@@ -66,6 +70,7 @@ impl Hub {
             metrics: Metrics::new(),
             closed,
             started_at: Timestamp::now(),
+            calibrator: Mutex::new(None),
         }))
     }
 
@@ -98,6 +103,40 @@ impl Hub {
 
     pub fn snapshot(&self) -> Snapshot {
         self.state().clone()
+    }
+
+    /// The daemon loop takes calibrations asked on the dashboard from here on.
+    pub fn set_calibrator(&self, tx: mpsc::UnboundedSender<CalibrateRequest>) {
+        *self.0.calibrator.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    }
+
+    /// Asks the running station to calibrate its empty station; the calibration in force,
+    /// or why not.
+    pub async fn calibrate(
+        &self,
+        samples: Option<usize>,
+        source: &str,
+    ) -> Result<Calibration, String> {
+        let (reply, rx) = oneshot::channel();
+        let req = CalibrateRequest {
+            samples,
+            source: source.to_owned(),
+            reply,
+        };
+        let sent = self
+            .0
+            .calibrator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|tx| tx.send(req).is_ok());
+        if !sent {
+            return Err(
+                "the station is not running; start it (intake run) or use intake calibrate".into(),
+            );
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the station stopped while calibrating".into()))
     }
 
     /// Resolves once [`Hub::close`] was called.

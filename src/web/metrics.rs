@@ -16,6 +16,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use intake_hal::scale::{Note, NoteCounts};
+
 use crate::daemon::Durations;
 use crate::rules::Disposition;
 
@@ -100,6 +102,8 @@ pub struct Metrics {
     verdict_hdr: Mutex<Durations>,
     resolutions: Counter,
     reconnects: Family<DeviceLabel, Counter>,
+    /// The serial scale's frames with notes (fields that differ from the manual), by kind.
+    scale_notes: Mutex<Option<NoteCounts>>,
 }
 
 impl Default for Metrics {
@@ -124,6 +128,7 @@ impl Metrics {
             verdict_hdr: Mutex::new(Durations::default()),
             resolutions: Counter::default(),
             reconnects: Family::default(),
+            scale_notes: Mutex::new(None),
             registry: Registry::default(),
         };
         // Every label value shows from the start (a zero is an answer; a gap is not).
@@ -199,6 +204,11 @@ impl Metrics {
                 device: device.into(),
             })
             .inc();
+    }
+
+    /// Reports the serial scale's note counts from now on.
+    pub fn watch_scale_notes(&self, counts: NoteCounts) {
+        *self.scale_notes.lock().unwrap_or_else(|e| e.into_inner()) = Some(counts);
     }
 
     pub fn cycle(&self, d: Duration) {
@@ -327,6 +337,26 @@ impl Metrics {
         ] {
             gauges.register(name, help, ConstCounter::new(n));
         }
+        // Every kind shows, zero until a frame carries it. Counted by the serial driver;
+        // copied into a family of this scrape.
+        let notes: Family<KindLabel, Counter> = Family::default();
+        let counts = self
+            .scale_notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(NoteCounts::snapshot)
+            .unwrap_or_else(|| Note::KINDS.iter().map(|k| (*k, 0)).collect());
+        for (kind, n) in counts {
+            notes
+                .get_or_create(&KindLabel { kind: kind.into() })
+                .inc_by(n);
+        }
+        gauges.register(
+            "intake_scale_notes",
+            "Scale frames that decoded with a note (a status bit or field that differs from the manual), by kind",
+            notes,
+        );
         let mut out = String::with_capacity(8192);
         // Writing into a String cannot fail.
         let _ = encode_registry(&mut out, &self.registry);
@@ -386,5 +416,23 @@ mod tests {
         assert!(!text.contains("intake_sync_age_seconds"), "no sync yet");
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert_eq!(m.scans_total(), 3);
+        has("intake_scale_notes_total{kind=\"status_bit_differs\"} 0");
+    }
+
+    #[test]
+    fn scale_notes_are_counted_by_kind() {
+        use intake_hal::scale::Note;
+        let m = Metrics::new();
+        let counts = NoteCounts::default();
+        m.watch_scale_notes(counts.clone());
+        counts.add(&[Note::NoChecksum, Note::NoChecksum]);
+        counts.add(&[Note::NoChecksum]);
+        let text = m.render(&Gauges::default());
+        let has = |l: &str| assert!(text.lines().any(|x| x == l), "{l} missing in\n{text}");
+        has("# TYPE intake_scale_notes counter");
+        has("intake_scale_notes_total{kind=\"no_checksum\"} 3");
+        for k in Note::KINDS.iter().filter(|k| **k != "no_checksum") {
+            has(&format!("intake_scale_notes_total{{kind=\"{k}\"}} 0"));
+        }
     }
 }

@@ -106,6 +106,7 @@ fn router(app: AppState) -> Router {
         .route("/api/scans/{id}", get(api::scan))
         .route("/api/scans/{id}/evidence.jpg", get(api::evidence_jpg))
         .route("/api/scans/{id}/resolution", post(api::resolution))
+        .route("/api/calibrate", post(api::calibrate))
         .route("/api/login", post(login))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -92,6 +92,11 @@ pub enum RawRangeDevice {
         noise: Option<String>,
         /// Noise seed; default from the sensor's name.
         seed: Option<u64>,
+        /// Drift to simulate: after the sensor has measured `drift_after` parcels, every
+        /// reading comes out this much shorter (a sagging mount), e.g. "12 mm".
+        drift: Option<String>,
+        /// Parcels measured before the drift sets in; default 0 (from the start).
+        drift_after: Option<u64>,
     },
     /// ST VL53L1X time-of-flight on I2C.
     Vl53l1x {
@@ -131,6 +136,8 @@ pub enum RangeDeviceConfig {
         mounting: Length,
         noise: Length,
         seed: Option<u64>,
+        /// After this many parcels, readings are this much shorter.
+        drift: Option<(u64, Length)>,
     },
     Vl53l1x {
         bus: u8,
@@ -157,6 +164,8 @@ impl RangeDeviceConfig {
                 mounting,
                 noise,
                 seed,
+                drift,
+                drift_after,
             } => {
                 let mounting = length(&k("mounting"), mounting)?;
                 if mounting < Length::from_mm(50) {
@@ -172,6 +181,16 @@ impl RangeDeviceConfig {
                         None => Length::from_mm(1),
                     },
                     seed: *seed,
+                    drift: match (drift, drift_after) {
+                        (Some(d), after) => Some((after.unwrap_or(0), length(&k("drift"), d)?)),
+                        (None, Some(_)) => {
+                            return Err(KeyError::new(
+                                k("drift_after"),
+                                "needs `drift`, the length readings lose, like \"12 mm\"",
+                            ));
+                        }
+                        (None, None) => None,
+                    },
                 }
             }
             RawRangeDevice::Vl53l1x {
@@ -330,6 +349,7 @@ impl RangeDeviceConfig {
                 mounting,
                 noise,
                 seed,
+                drift,
             } => {
                 let seed = seed.unwrap_or_else(|| {
                     // FNV-1a of the name: stable across runs and builds.
@@ -337,10 +357,12 @@ impl RangeDeviceConfig {
                         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
                     })
                 });
-                Box::new(
-                    SimRangeFinder::new(name, axis, *mounting, world.clone(), seed)
-                        .with_noise(*noise),
-                )
+                let mut sim = SimRangeFinder::new(name, axis, *mounting, world.clone(), seed)
+                    .with_noise(*noise);
+                if let Some((after, by)) = drift {
+                    sim = sim.with_drift(*after, *by);
+                }
+                Box::new(sim)
             }
             RangeDeviceConfig::Vl53l1x {
                 bus,

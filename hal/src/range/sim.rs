@@ -77,6 +77,11 @@ pub struct SimRangeFinder {
     world: watch::Receiver<Option<SimBox>>,
     rng: ChaCha8Rng,
     fault: FaultSwitch,
+    /// After `.0` parcels, readings come out `.1` shorter.
+    drift: Option<(u64, Length)>,
+    /// Parcels seen so far (a parcel counts when it appears between two readings).
+    parcels: u64,
+    parcel_seen: bool,
 }
 
 impl SimRangeFinder {
@@ -97,7 +102,18 @@ impl SimRangeFinder {
             world,
             rng: ChaCha8Rng::seed_from_u64(seed),
             fault: FaultSwitch::default(),
+            drift: None,
+            parcels: 0,
+            parcel_seen: false,
         }
+    }
+
+    /// Drifts: once the sensor has measured `after` parcels, every reading is `by` shorter
+    /// (a mount sagging towards the platform), so the empty station no longer matches its
+    /// calibration.
+    pub fn with_drift(mut self, after: u64, by: Length) -> Self {
+        self.drift = Some((after, by));
+        self
     }
 
     /// Sets the noise amplitude (uniform in ±`noise`).
@@ -135,16 +151,29 @@ impl SimRangeFinder {
             }
             None => {}
         }
-        let extent = (*self.world.borrow())
-            .map(|b| b.extent(self.axis))
-            .unwrap_or(Length::ZERO);
+        let parcel = *self.world.borrow();
+        if parcel.is_some() && !self.parcel_seen {
+            self.parcels += 1;
+        }
+        self.parcel_seen = parcel.is_some();
+        let extent = parcel.map(|b| b.extent(self.axis)).unwrap_or(Length::ZERO);
+        let drift = match self.drift {
+            // The parcel that makes the count is still measured true; the mount sags once
+            // it is lifted.
+            Some((after, by))
+                if self.parcels > after || (self.parcels == after && parcel.is_none()) =>
+            {
+                by.micrometres()
+            }
+            _ => 0,
+        };
         let n = self.noise.micrometres();
         let noise = if n > 0 {
             self.rng.random_range(-n..=n)
         } else {
             0
         };
-        let um = self.mounting.micrometres() - extent.micrometres() + noise;
+        let um = self.mounting.micrometres() - extent.micrometres() + noise - drift;
         if um < 20_000 {
             return Err(self.error(
                 ErrorKind::OutOfRange,
@@ -163,5 +192,31 @@ impl RangeFinder for SimRangeFinder {
     fn measure(&mut self) -> BoxFuture<'_, Result<Length, DeviceError>> {
         let r = self.read_now();
         Box::pin(async move { r })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_sets_in_after_the_configured_parcels() {
+        let (tx, rx) = watch::channel(None);
+        let mut s = SimRangeFinder::new("top", Axis::Z, Length::from_mm(1200), rx, 7)
+            .with_noise(Length::ZERO)
+            .with_drift(1, Length::from_mm(12));
+        let mm = |s: &mut SimRangeFinder| s.read_now().map(|l| l.micrometres() / 1000);
+        assert_eq!(mm(&mut s), Ok(1200), "empty, before any parcel");
+        let parcel = SimBox::new(
+            Length::from_mm(300),
+            Length::from_mm(200),
+            Length::from_mm(100),
+        );
+        tx.send_replace(Some(parcel));
+        assert_eq!(mm(&mut s), Ok(1100), "the first parcel is measured true");
+        tx.send_replace(None);
+        assert_eq!(mm(&mut s), Ok(1188), "then the mount has sagged 12 mm");
+        tx.send_replace(Some(parcel));
+        assert_eq!(mm(&mut s), Ok(1088));
     }
 }
