@@ -221,3 +221,38 @@ fn survey() {
         }
     }
 }
+
+#[test]
+#[ignore]
+fn diag() {
+    use intake::barcode::{Frame, find_regions};
+    use intake_hal::camera::hard_scene;
+    let kind = std::env::var("DIAG").unwrap_or_default();
+    let h = match kind.as_str() {
+        "narrow" => Hardship::Narrow { px_per_module: 1.0 },
+        "motion" => Hardship::Motion { length_px: 6.0 },
+        _ => Hardship::Faded { contrast: 0.25 },
+    };
+    let r = reader();
+    for i in 0..20u64 {
+        let seed = 7 * 1000 + i;
+        let mut s = spec(seed);
+        if std::env::var_os("NOPOST").is_some() {
+            s.postcode = None;
+            s.qr = None;
+        }
+        let label = render_label(&h.label(&s)).unwrap();
+        let sc = hard_scene(h, WIDTH, HEIGHT, label.width(), label.height(), seed);
+        let img = hard_frame(h, &s, WIDTH, HEIGHT, seed).unwrap();
+        let syms = r.read_with_stats(Frame::from_gray(&img));
+        let ok = syms.0.iter().any(|x| x.text == s.waybill);
+        let regs = find_regions(&Frame::from_gray(&img), 24);
+        println!("frame {i} ok={ok} level={} centre=({:.0},{:.0}) angle={:.0} motion_deg={:.0} texts={:?}", syms.1.level, sc.center.0, sc.center.1, sc.angle_deg, sc.motion_deg, syms.0.iter().map(|x| &x.text).collect::<Vec<_>>());
+        if !ok || std::env::var_os("ALL").is_some() {
+            for g in &regs {
+                println!("   {:?} c=({:.0},{:.0}) a={:.0} hu={:.0} hv={:.0} blocks={} coh={:.2} grain={:.0}", g.kind, g.center.x, g.center.y, g.angle.to_degrees(), g.half_u, g.half_v, g.blocks, g.coherence, g.grain.to_degrees());
+            }
+            img.save(format!("/tmp/diag-{kind}-{i}.png")).unwrap();
+        }
+    }
+}
