@@ -168,7 +168,10 @@ fn memory(early: u64, late: u64) {
 /// weight (before the early trigger), on the same dock and parcels.
 fn early_trigger(parcels: u64) {
     for (title, env) in [
-        ("label captured at the stable weight (before)", vec![("INTAKE_BENCH_LABEL_AT_STABLE", "1")]),
+        (
+            "label captured at the stable weight (before)",
+            vec![("INTAKE_BENCH_LABEL_AT_STABLE", "1")],
+        ),
         ("label captured at detection (now)", vec![]),
     ] {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -64,7 +64,11 @@ fn measure(reader: &Reader, h: Hardship, n: u64, seed: u64) -> Rate {
         let t0 = Instant::now();
         let syms = reader.read_gray(&img);
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        let on_label = [Some(s.waybill.as_str()), s.postcode.as_deref(), s.qr.as_deref()];
+        let on_label = [
+            Some(s.waybill.as_str()),
+            s.postcode.as_deref(),
+            s.qr.as_deref(),
+        ];
         for sym in &syms {
             if !on_label.contains(&Some(sym.text.as_str())) {
                 r.false_reads
@@ -89,7 +93,12 @@ fn reader() -> Reader {
 /// Reads `n` frames of `h` and asserts at least `min_read` waybills and no false read.
 fn assert_rate(h: Hardship, n: u64, seed: u64, min_read: usize) {
     let r = measure(&reader(), h, n, seed);
-    assert!(r.false_reads.is_empty(), "{}: {:?}", h.name(), r.false_reads);
+    assert!(
+        r.false_reads.is_empty(),
+        "{}: {:?}",
+        h.name(),
+        r.false_reads
+    );
     assert!(
         r.read >= min_read,
         "{}: read {}/{} (at least {min_read} measured)",
@@ -218,41 +227,6 @@ fn survey() {
         );
         for f in &m.false_reads {
             println!("    FALSE {f}");
-        }
-    }
-}
-
-#[test]
-#[ignore]
-fn diag() {
-    use intake::barcode::{Frame, find_regions};
-    use intake_hal::camera::hard_scene;
-    let kind = std::env::var("DIAG").unwrap_or_default();
-    let h = match kind.as_str() {
-        "narrow" => Hardship::Narrow { px_per_module: 1.0 },
-        "motion" => Hardship::Motion { length_px: 6.0 },
-        _ => Hardship::Faded { contrast: 0.25 },
-    };
-    let r = reader();
-    for i in 0..20u64 {
-        let seed = 7 * 1000 + i;
-        let mut s = spec(seed);
-        if std::env::var_os("NOPOST").is_some() {
-            s.postcode = None;
-            s.qr = None;
-        }
-        let label = render_label(&h.label(&s)).unwrap();
-        let sc = hard_scene(h, WIDTH, HEIGHT, label.width(), label.height(), seed);
-        let img = hard_frame(h, &s, WIDTH, HEIGHT, seed).unwrap();
-        let syms = r.read_with_stats(Frame::from_gray(&img));
-        let ok = syms.0.iter().any(|x| x.text == s.waybill);
-        let regs = find_regions(&Frame::from_gray(&img), 24);
-        println!("frame {i} ok={ok} level={} centre=({:.0},{:.0}) angle={:.0} motion_deg={:.0} texts={:?}", syms.1.level, sc.center.0, sc.center.1, sc.angle_deg, sc.motion_deg, syms.0.iter().map(|x| &x.text).collect::<Vec<_>>());
-        if !ok || std::env::var_os("ALL").is_some() {
-            for g in &regs {
-                println!("   {:?} c=({:.0},{:.0}) a={:.0} hu={:.0} hv={:.0} blocks={} coh={:.2} grain={:.0}", g.kind, g.center.x, g.center.y, g.angle.to_degrees(), g.half_u, g.half_v, g.blocks, g.coherence, g.grain.to_degrees());
-            }
-            img.save(format!("/tmp/diag-{kind}-{i}.png")).unwrap();
         }
     }
 }

@@ -172,8 +172,7 @@ fn the_deb_builds_and_unpacks_into_a_station_that_checks_its_config() {
     // dpkg-deb marks executable control members with `*`: the maintainer scripts must be.
     for script in ["postinst", "prerm", "postrm"] {
         assert!(
-            info.lines()
-                .any(|l| l.contains(&format!("*  {script} "))),
+            info.lines().any(|l| l.contains(&format!("*  {script} "))),
             "{script} missing or not executable in the control archive:\n{info}"
         );
     }

@@ -138,8 +138,14 @@ fn analyse(frame: &Frame<'_>, bs: usize) -> (usize, usize, Vec<Block>) {
                     // bars about a pixel wide alternate every pixel, and a difference
                     // two pixels apart sees the same colour on both sides.
                     let v = i32::from(row[x]);
-                    let gx = pick(i32::from(row[x + 1]) - i32::from(row[x - 1]), i32::from(row[x + 1]) - v);
-                    let gy = pick(i32::from(down[x]) - i32::from(up[x]), i32::from(down[x]) - v);
+                    let gx = pick(
+                        i32::from(row[x + 1]) - i32::from(row[x - 1]),
+                        i32::from(row[x + 1]) - v,
+                    );
+                    let gy = pick(
+                        i32::from(down[x]) - i32::from(up[x]),
+                        i32::from(down[x]) - v,
+                    );
                     if gx.abs() + gy.abs() < EDGE {
                         continue;
                     }
@@ -164,7 +170,11 @@ fn analyse(frame: &Frame<'_>, bs: usize) -> (usize, usize, Vec<Block>) {
 /// The larger of a central and a one-pixel difference (the central one on ties).
 #[inline]
 fn pick(central: i32, one: i32) -> i32 {
-    if one.abs() > central.abs() { one } else { central }
+    if one.abs() > central.abs() {
+        one
+    } else {
+        central
+    }
 }
 
 fn angle_diff(a: f32, b: f32) -> f32 {

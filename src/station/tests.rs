@@ -273,7 +273,10 @@ fn the_label_is_asked_for_at_detection_and_the_bench_can_ask_at_the_stable_weigh
     let (label, settled) = label_asked(LabelTrigger::Detected);
     assert!(label < settled, "while the scale settles");
     let (label, settled) = label_asked(LabelTrigger::Stable);
-    assert!(label > settled, "with the dimensions, after the stable weight");
+    assert!(
+        label > settled,
+        "with the dimensions, after the stable weight"
+    );
 }
 
 #[test]

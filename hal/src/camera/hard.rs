@@ -130,7 +130,10 @@ mod tests {
             Hardship::Motion { length_px: 6.0 },
             Hardship::Faded { contrast: 0.25 },
         ] {
-            assert_eq!(hard_frame(h, &spec, 640, 480, 1).unwrap().dimensions(), (640, 480));
+            assert_eq!(
+                hard_frame(h, &spec, 640, 480, 1).unwrap().dimensions(),
+                (640, 480)
+            );
         }
     }
 
@@ -151,7 +154,10 @@ mod tests {
             motion_deg: 0.0,
             ..still.clone()
         };
-        let quiet = |s: &Scene| Scene { noise: 0.0, ..s.clone() };
+        let quiet = |s: &Scene| Scene {
+            noise: 0.0,
+            ..s.clone()
+        };
         let sharp = detail(&compose(Some(&label), &quiet(&still)));
         let blurred = detail(&compose(Some(&label), &quiet(&moving)));
         assert!(blurred < sharp * 0.6, "{blurred} vs {sharp}");

@@ -205,42 +205,33 @@ fn paste(
     let sub = 1.0 / n as f32;
     for y in y0..y1 {
         for x in x0..x1 {
-            let mut t = if n == 1 {
-                match sample(x as f32 + 0.5, y as f32 + 0.5) {
-                    Some(t) => t,
-                    None => continue,
-                }
-            } else {
-                // The pixel's area: sub-samples off the label see the background.
-                let (mut sum, mut on) = (0.0f32, 0u32);
-                let mut back = 0.0f32;
-                for j in 0..n {
-                    for i in 0..n {
-                        let (sx, sy) = (x as f32 + (i as f32 + 0.5) * sub, y as f32 + (j as f32 + 0.5) * sub);
-                        match sample(sx, sy) {
-                            Some(t) => {
-                                sum += t;
-                                on += 1;
-                            }
-                            None => back += 1.0,
-                        }
+            // The label's share of the pixel's area and its mean brightness there: one
+            // point sample (n = 1, the dock's frames), or n × n over the pixel.
+            let (mut sum, mut on) = (0.0f32, 0u32);
+            for j in 0..n {
+                for i in 0..n {
+                    let (sx, sy) = if n == 1 {
+                        (x as f32 + 0.5, y as f32 + 0.5)
+                    } else {
+                        (
+                            x as f32 + (i as f32 + 0.5) * sub,
+                            y as f32 + (j as f32 + 0.5) * sub,
+                        )
+                    };
+                    if let Some(t) = sample(sx, sy) {
+                        sum += t;
+                        on += 1;
                     }
                 }
-                if on == 0 {
-                    continue;
-                }
-                let t = sum / on as f32;
-                // Blend the off-label share with the background value already there.
-                let share = back / (n * n) as f32;
-                let label = if scene.invert { 1.0 - t } else { t };
-                px[y * w + x] =
-                    share * px[y * w + x] + (1.0 - share) * (ink + (paper - ink) * label);
-                continue;
-            };
-            if scene.invert {
-                t = 1.0 - t;
             }
-            px[y * w + x] = ink + (paper - ink) * t;
+            if on == 0 {
+                continue;
+            }
+            let t = sum / on as f32;
+            let t = if scene.invert { 1.0 - t } else { t };
+            // Sub-samples off the label see the background already there.
+            let share = on as f32 / (n * n) as f32;
+            px[y * w + x] = (1.0 - share) * px[y * w + x] + share * (ink + (paper - ink) * t);
         }
     }
     (x0, y0, x1, y1)
