@@ -247,6 +247,16 @@ fn synthetic(dir: &Path, n: usize) -> Vec<(String, Vec<PathBuf>)> {
     sets
 }
 
+/// The symbols of an image file and the milliseconds of the read: one warm-up read, then
+/// the timed one.
+fn timed_read(reader: &Reader, path: &Path) -> Option<(Vec<intake::barcode::Symbol>, f64)> {
+    let g = image::open(path).ok()?.to_luma8();
+    let _ = reader.read(Frame::from_gray(&g));
+    let t0 = Instant::now();
+    let syms = reader.read(Frame::from_gray(&g));
+    Some((syms, t0.elapsed().as_secs_f64() * 1e3))
+}
+
 /// The hard sets: what each is, and the hardship that makes it.
 const HARD: [(&str, Hardship); 3] = [
     ("1920x1080 narrow", Hardship::Narrow { px_per_module: 1.0 }),
@@ -254,8 +264,11 @@ const HARD: [(&str, Hardship); 3] = [
     ("1920x1080 faded", Hardship::Faded { contrast: 0.25 }),
 ];
 
+/// A frame file and every text printed on its label, the waybill first.
+type Printed = (PathBuf, Vec<String>);
+
 /// Hard frames, each with `X.txt` beside it: the waybill, then the other printed texts.
-fn hard_sets(dir: &Path, n: usize) -> Vec<(String, Vec<(PathBuf, Vec<String>)>)> {
+fn hard_sets(dir: &Path, n: usize) -> Vec<(String, Vec<Printed>)> {
     let mut sets = Vec::new();
     for (name, hardship) in HARD {
         let mut files = Vec::new();
@@ -266,7 +279,9 @@ fn hard_sets(dir: &Path, n: usize) -> Vec<(String, Vec<(PathBuf, Vec<String>)>)>
             };
             let waybill = format!("CP{serial}{}JP", s10_check_digit(digits));
             let spec = LabelSpec {
-                qr: (i % 3 == 0).then(|| format!("https://track.example/{waybill}")),
+                qr: i
+                    .is_multiple_of(3)
+                    .then(|| format!("https://track.example/{waybill}")),
                 ..LabelSpec::new(waybill.clone())
             };
             let printed: Vec<String> = [Some(waybill), spec.postcode.clone(), spec.qr.clone()]
@@ -347,13 +362,10 @@ fn main() {
         let mut ms = Vec::new();
         let mut complete = 0;
         for f in files {
-            let Ok(i) = image::open(f) else { continue };
-            let g = i.to_luma8();
-            // One warm-up read, then the timed one.
-            let _ = reader.read(Frame::from_gray(&g));
-            let t0 = Instant::now();
-            let syms = reader.read(Frame::from_gray(&g));
-            ms.push(t0.elapsed().as_secs_f64() * 1e3);
+            let Some((syms, t)) = timed_read(&reader, f) else {
+                continue;
+            };
+            ms.push(t);
             if syms.len() >= 3 {
                 complete += 1;
             }
@@ -382,12 +394,10 @@ fn main() {
     for (name, files) in hard_sets(&frames_dir, a.frames) {
         let (mut ms, mut read, mut false_reads) = (Vec::new(), 0, 0);
         for (f, printed) in &files {
-            let Ok(i) = image::open(f) else { continue };
-            let g = i.to_luma8();
-            let _ = reader.read(Frame::from_gray(&g));
-            let t0 = Instant::now();
-            let syms = reader.read(Frame::from_gray(&g));
-            ms.push(t0.elapsed().as_secs_f64() * 1e3);
+            let Some((syms, t)) = timed_read(&reader, f) else {
+                continue;
+            };
+            ms.push(t);
             false_reads += syms.iter().filter(|s| !printed.contains(&s.text)).count();
             if choose_waybill(&syms, &rules).0 == WaybillRead::Read(printed[0].clone()) {
                 read += 1;

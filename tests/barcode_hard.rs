@@ -35,7 +35,9 @@ fn waybill(i: u64) -> String {
 fn spec(i: u64) -> LabelSpec {
     let wb = waybill(i);
     LabelSpec {
-        qr: (i % 3 == 0).then(|| format!("https://track.example/{wb}")),
+        qr: i
+            .is_multiple_of(3)
+            .then(|| format!("https://track.example/{wb}")),
         ..LabelSpec::new(wb)
     }
 }
@@ -144,7 +146,7 @@ fn blank_labels_empty_and_noise_frames_give_nothing() {
         // An empty dock, and pure sensor noise (uniform and low-level).
         let empty = compose(None, &Scene::centered(WIDTH, HEIGHT, i));
         assert!(r.read_gray(&empty).is_empty(), "empty {i}");
-        let spread = if i % 2 == 0 { 255 } else { 24 };
+        let spread = if i.is_multiple_of(2) { 255 } else { 24 };
         let noise: Vec<u8> = (0..WIDTH * HEIGHT)
             .map(|_| 100 + (rng.random_range(0..spread) as u8) / 2)
             .collect();

@@ -198,7 +198,7 @@ fn best_shift(a: &[f32], b: &[f32], max_shift: isize) -> Option<(f32, f32)> {
         return None;
     }
     let scores: Vec<f32> = (-max_shift..=max_shift)
-        .map(|d| score(d))
+        .map(score)
         .collect::<Option<Vec<f32>>>()?;
     let (k, &top) = scores
         .iter()

@@ -74,24 +74,20 @@ pub enum LabelError {
     Module(u32),
 }
 
-fn code128(text: &str) -> Result<Vec<bool>, LabelError> {
-    Code128Writer
-        .encode_oned(text)
-        .map_err(|e| LabelError::Encode {
-            text: text.to_owned(),
-            what: "Code 128",
-            detail: e.to_string(),
-        })
+fn oned(
+    writer: &impl OneDimensionalCodeWriter,
+    what: &'static str,
+    text: &str,
+) -> Result<Vec<bool>, LabelError> {
+    writer.encode_oned(text).map_err(|e| LabelError::Encode {
+        text: text.to_owned(),
+        what,
+        detail: e.to_string(),
+    })
 }
 
-fn code39(text: &str) -> Result<Vec<bool>, LabelError> {
-    Code39Writer
-        .encode_oned(text)
-        .map_err(|e| LabelError::Encode {
-            text: text.to_owned(),
-            what: "Code 39",
-            detail: e.to_string(),
-        })
+fn code128(text: &str) -> Result<Vec<bool>, LabelError> {
+    oned(&Code128Writer, "Code 128", text)
 }
 
 fn qr(text: &str) -> Result<rxing::common::BitMatrix, LabelError> {
@@ -128,7 +124,7 @@ pub fn render_label(spec: &LabelSpec) -> Result<GrayImage, LabelError> {
     }
     let wb = match spec.waybill_code {
         WaybillCode::Code128 => code128(&spec.waybill)?,
-        WaybillCode::Code39 => code39(&spec.waybill)?,
+        WaybillCode::Code39 => oned(&Code39Writer, "Code 39", &spec.waybill)?,
     };
     let pc = spec.postcode.as_deref().map(code128).transpose()?;
     let q = spec.qr.as_deref().map(qr).transpose()?;
