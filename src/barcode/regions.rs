@@ -21,6 +21,9 @@ const PROBES: usize = 8;
 const MIN_EDGES: u32 = 12;
 /// Coherence from which a block's edges count as parallel bars.
 const BAR_COHERENCE: f32 = 0.72;
+/// Coherence from which a textured block next to a bar region, turned its way, is taken as
+/// more of its bars (modules about a pixel wide blur a block's edge directions).
+const EXTEND_COHERENCE: f32 = 0.35;
 /// Largest angle between neighbouring bar blocks of one region.
 const MAX_BEND: f32 = 14.0 * std::f32::consts::PI / 180.0;
 
@@ -246,7 +249,7 @@ pub fn find_regions(frame: &Frame<'_>, max: usize) -> Vec<Region> {
     let total = (bw * bh) as u32;
     let mut regions: Vec<Region> = regions.into_iter().flatten().collect();
     for r in regions.iter_mut().filter(|r| r.kind == RegionKind::Linear) {
-        extend_along_bars(r, &class, bw, bh);
+        extend_along_bars(r, &blocks, &class, bw, bh);
     }
     merge_collinear(&mut regions);
     let mut out: Vec<Region> = regions
@@ -332,7 +335,7 @@ fn region_of(
 /// Grows a bar region along its scan axis over neighbouring textured blocks of any kind:
 /// where modules are about a pixel wide, many of a code's blocks look too noisy for bars,
 /// and the region found is a piece of the code.
-fn extend_along_bars(r: &mut Region, class: &[u8], bw: usize, bh: usize) {
+fn extend_along_bars(r: &mut Region, blocks: &[Block], class: &[u8], bw: usize, bh: usize) {
     let b = r.block as f32;
     // The extent of the blocks themselves, without the quiet-zone margin (see `region_of`).
     let core = ((r.half_u - b) / 1.08).max(b);
@@ -343,7 +346,16 @@ fn extend_along_bars(r: &mut Region, class: &[u8], bw: usize, bh: usize) {
             return false;
         }
         let (bx, by) = ((x / b) as usize, (y / b) as usize);
-        bx < bw && by < bh && class[by * bw + bx] != 0
+        if bx >= bw || by >= bh {
+            return false;
+        }
+        let i = by * bw + bx;
+        // Bars, or texture whose edges still mostly run the region's way (noisy bars),
+        // not a QR code or text beside the code.
+        class[i] == 1
+            || (class[i] == 2
+                && blocks[i].coherence() >= EXTEND_COHERENCE
+                && angle_diff(blocks[i].angle(), r.angle) <= MAX_BEND)
     };
     let mut ends = [core, core];
     for (end, dir) in ends.iter_mut().zip([-1.0f32, 1.0]) {
