@@ -1,6 +1,8 @@
 //! Decode benchmark: read rate and time per symbology over a folder in the ZXing blackbox
 //! layout (`X.png` + `X.txt` or `X.bin`), and time for every symbol of synthetic 1080p
-//! and 4K label frames and an empty 1080p frame; then the same inputs through zxing-cpp
+//! and 4K label frames and an empty 1080p frame; read rate and time on hard 1080p frames
+//! (narrow modules, motion blur, faded print: `intake_hal::camera::hard`, the frames of
+//! `tests/barcode_hard.rs`); then the same inputs through zxing-cpp
 //! (`benches/zxing_cpp.py`, when `python3 -c "import zxingcpp"` works) for a ratio on the
 //! same machine.
 //!
@@ -14,8 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use intake::barcode::{BarcodeConfig, Format, Frame, Reader};
-use intake_hal::camera::{LabelDamage, LabelSpec, Scene, compose, render_label};
+use intake::barcode::{BarcodeConfig, Format, Frame, Reader, choose_waybill};
+use intake::judge::WaybillRead;
+use intake::waybill::{WaybillRules, s10_check_digit};
+use intake_hal::camera::{
+    Hardship, LabelDamage, LabelSpec, Scene, compose, hard_frame, render_label,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -241,6 +247,66 @@ fn synthetic(dir: &Path, n: usize) -> Vec<(String, Vec<PathBuf>)> {
     sets
 }
 
+/// The symbols of an image file and the milliseconds of the read: one warm-up read, then
+/// the timed one.
+fn timed_read(reader: &Reader, path: &Path) -> Option<(Vec<intake::barcode::Symbol>, f64)> {
+    let g = image::open(path).ok()?.to_luma8();
+    let _ = reader.read(Frame::from_gray(&g));
+    let t0 = Instant::now();
+    let syms = reader.read(Frame::from_gray(&g));
+    Some((syms, t0.elapsed().as_secs_f64() * 1e3))
+}
+
+/// The hard sets: what each is, and the hardship that makes it.
+const HARD: [(&str, Hardship); 3] = [
+    ("1920x1080 narrow", Hardship::Narrow { px_per_module: 1.0 }),
+    ("1920x1080 motion", Hardship::Motion { length_px: 6.0 }),
+    ("1920x1080 faded", Hardship::Faded { contrast: 0.25 }),
+];
+
+/// A frame file and every text printed on its label, the waybill first.
+type Printed = (PathBuf, Vec<String>);
+
+/// Hard frames, each with `X.txt` beside it: the waybill, then the other printed texts.
+fn hard_sets(dir: &Path, n: usize) -> Vec<(String, Vec<Printed>)> {
+    let mut sets = Vec::new();
+    for (name, hardship) in HARD {
+        let mut files = Vec::new();
+        for i in 0..n {
+            let serial = format!("{:08}", 27_182_818 + i * 7_919);
+            let Ok(digits) = serial.as_bytes().try_into() else {
+                continue;
+            };
+            let waybill = format!("CP{serial}{}JP", s10_check_digit(digits));
+            let spec = LabelSpec {
+                qr: i
+                    .is_multiple_of(3)
+                    .then(|| format!("https://track.example/{waybill}")),
+                ..LabelSpec::new(waybill.clone())
+            };
+            let printed: Vec<String> = [Some(waybill), spec.postcode.clone(), spec.qr.clone()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let stem = format!("{}-{i:02}", name.replace(' ', "-"));
+            let path = dir.join(format!("{stem}.png"));
+            // Always made anew: the generator's parameters are in the code, not the name.
+            match hard_frame(hardship, &spec, 1920, 1080, 500 + i as u64) {
+                Ok(img) => {
+                    if let Err(e) = img.save(&path) {
+                        eprintln!("cannot write {}: {e}", path.display());
+                    }
+                }
+                Err(e) => eprintln!("cannot render {stem}: {e}"),
+            }
+            let _ = std::fs::write(dir.join(format!("{stem}.txt")), printed.join("\n"));
+            files.push((path, printed));
+        }
+        sets.push((name.to_owned(), files));
+    }
+    sets
+}
+
 fn main() {
     let a = args();
     let config = BarcodeConfig {
@@ -296,13 +362,10 @@ fn main() {
         let mut ms = Vec::new();
         let mut complete = 0;
         for f in files {
-            let Ok(i) = image::open(f) else { continue };
-            let g = i.to_luma8();
-            // One warm-up read, then the timed one.
-            let _ = reader.read(Frame::from_gray(&g));
-            let t0 = Instant::now();
-            let syms = reader.read(Frame::from_gray(&g));
-            ms.push(t0.elapsed().as_secs_f64() * 1e3);
+            let Some((syms, t)) = timed_read(&reader, f) else {
+                continue;
+            };
+            ms.push(t);
             if syms.len() >= 3 {
                 complete += 1;
             }
@@ -317,6 +380,40 @@ fn main() {
             files.len()
         );
         synth.insert(name.clone(), m);
+    }
+    println!(
+        "\nhard frames ({} each; {}; any angle)",
+        a.frames,
+        HARD.map(|(_, h)| h.name()).join(", ")
+    );
+    println!(
+        "{:<18} {:>10} {:>10} {:>14} {:>6}",
+        "frame", "median ms", "p95 ms", "waybill read", "false"
+    );
+    let rules = WaybillRules::default();
+    for (name, files) in hard_sets(&frames_dir, a.frames) {
+        let (mut ms, mut read, mut false_reads) = (Vec::new(), 0, 0);
+        for (f, printed) in &files {
+            let Some((syms, t)) = timed_read(&reader, f) else {
+                continue;
+            };
+            ms.push(t);
+            false_reads += syms.iter().filter(|s| !printed.contains(&s.text)).count();
+            if choose_waybill(&syms, &rules).0 == WaybillRead::Read(printed[0].clone()) {
+                read += 1;
+            }
+        }
+        let (m, p) = (percentile(&mut ms, 0.5), percentile(&mut ms, 0.95));
+        println!(
+            "{:<18} {:>10.2} {:>10.2} {:>10}/{:<3} {:>6}",
+            name,
+            m,
+            p,
+            read,
+            files.len(),
+            false_reads
+        );
+        synth.insert(name, m);
     }
     if !a.zxing {
         return;

@@ -8,6 +8,10 @@
 //! `intake run --fast --parcels N --json` in temporary directories on the embedded default
 //! configuration, so the figures are the daemon's own, through the pty scale and the real
 //! decoder.
+//!
+//! `cargo bench --bench station -- early-trigger` runs only the comparison of the label
+//! captured at detection (the station) against at the stable weight (before the early
+//! trigger; `INTAKE_BENCH_LABEL_AT_STABLE`, which only this bench sets).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -38,6 +42,10 @@ fn private(path: &Path, text: &str) {
 }
 
 fn run(dir: &Path, parcels: u64) -> serde_json::Value {
+    run_with(dir, parcels, &[])
+}
+
+fn run_with(dir: &Path, parcels: u64, env: &[(&str, &str)]) -> serde_json::Value {
     let out = Command::new(BIN)
         .args([
             "--config",
@@ -51,6 +59,7 @@ fn run(dir: &Path, parcels: u64) -> serde_json::Value {
         .current_dir(dir)
         .env_remove("INTAKE_CONFIG")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("run intake");
     assert!(
@@ -155,11 +164,32 @@ fn memory(early: u64, late: u64) {
     }
 }
 
+/// Detection → verdict with the label captured at detection (now) and at the stable
+/// weight (before the early trigger), on the same dock and parcels.
+fn early_trigger(parcels: u64) {
+    for (title, env) in [
+        (
+            "label captured at the stable weight (before)",
+            vec![("INTAKE_BENCH_LABEL_AT_STABLE", "1")],
+        ),
+        ("label captured at detection (now)", vec![]),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        station(dir.path(), "");
+        let v = run_with(dir.path(), parcels, &env);
+        report(&format!("early trigger: {title}, {parcels} parcels"), &v);
+    }
+}
+
 fn main() {
     let parcels: u64 = std::env::var("INTAKE_BENCH_PARCELS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
+    if std::env::args().any(|a| a == "early-trigger") {
+        early_trigger(parcels);
+        return;
+    }
 
     let alone = tempfile::tempdir().expect("temp dir");
     station(alone.path(), "");
@@ -182,6 +212,8 @@ fn main() {
         &format!("the same with 1920×1080 frames, {parcels} parcels"),
         &run(hd.path(), parcels),
     );
+
+    early_trigger(parcels.min(60));
 
     // Memory stays flat: 1,000 parcels against 10,000 (INTAKE_BENCH_MEMORY=0 skips it).
     if std::env::var("INTAKE_BENCH_MEMORY").as_deref() != Ok("0") {

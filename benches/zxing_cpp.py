@@ -107,16 +107,27 @@ def main():
         if f.endswith(".png"):
             parts = f[:-4].split("-")
             sets.setdefault(f"{parts[0]} {parts[1]}", []).append(os.path.join(frames, f))
-    print(f"\n{'frame':<18} {'median ms':>10} {'p95 ms':>10} {'all 3 found':>14}")
+    print(f"\n{'frame':<18} {'median ms':>10} {'p95 ms':>10} {'all 3 found':>14} "
+          f"{'waybill read':>14} {'false':>6}")
     for name, files in sets.items():
-        ms, complete = [], 0
+        ms, complete, read_ok, false, labelled = [], 0, 0, 0, 0
         for p in files:
             img = gray(p)
             read(img)
             res, t = read(img)
             ms.append(t)
             complete += len(res) >= 3
-        print(f"{name:<18} {pct(ms, .5):>10.2f} {pct(ms, .95):>10.2f} {complete:>10}/{len(files)}")
+            # A hard frame has X.txt beside it: the waybill, then every other text printed.
+            txt = p[:-4] + ".txt"
+            if os.path.exists(txt):
+                labelled += 1
+                printed = open(txt, encoding="utf-8").read().split("\n")
+                texts = [r.text for r in res]
+                read_ok += printed[0] in texts
+                false += sum(1 for x in texts if x not in printed)
+        rate = f"{read_ok}/{labelled}" if labelled else "-"
+        print(f"{name:<18} {pct(ms, .5):>10.2f} {pct(ms, .95):>10.2f} {complete:>10}/{len(files)} "
+              f"{rate:>14} {false if labelled else '-':>6}")
 
 
 if __name__ == "__main__":

@@ -158,3 +158,113 @@ fn the_newest_of_several_new_files_is_taken() {
     assert!(matches!(img.dimensions(), (640, 480) | (1280, 720)));
     assert_eq!(names(&s.path), vec!["a.png", "b.png"], "kept");
 }
+
+/// The daemon on the simulated dock with `[camera] type = "folder"`: at each parcel's
+/// trigger the test drops a file into the folder — a corrupt JPEG, a truncated PNG, then a
+/// good label. The first two parcels go to `manual` with `no_read` and the camera's note in
+/// the log, their files are kept (`.rejected`), and the third parcel's label is read.
+#[test]
+fn the_daemon_survives_corrupt_and_truncated_drops_and_reads_the_next_good_one() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    use intake::rules::{Disposition, Reason};
+    use intake::store::{ScanFilter, Store};
+
+    // A waybill of the sample manifest, so the third scan is priced like any other.
+    const GOOD: &str = "EA100158386US";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (inbox, archive) = (dir.join("inbox"), dir.join("archive"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    let cfg = camera_util::station_with_camera(
+        dir,
+        &format!(
+            "type = \"folder\"\npath = \"{}\"\nafter = \"archive\"\narchive_path = \"{}\"\ntimeout = \"2 s\"",
+            inbox.display(),
+            archive.display()
+        ),
+    );
+    let drops: Vec<(&str, Vec<u8>)> = vec![
+        ("corrupt.jpg", b"\xff\xd8\xff\xe0 this is no JPEG".to_vec()),
+        ("truncated.png", png()[..5000].to_vec()),
+        (
+            "good.png",
+            encoded(&label_frame(GOOD), image::ImageFormat::Png),
+        ),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["--config", cfg.to_str().unwrap(), "run"])
+        .args(["--parcels", "3", "--fast", "--json"])
+        .current_dir(dir)
+        .env_remove("INTAKE_CONFIG")
+        .env("RUST_LOG", "info,intake_hal::camera=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each time the camera is armed (the parcel's trigger), the next file is dropped.
+    let stderr = child.stderr.take().unwrap();
+    let drop_dir = inbox.clone();
+    let logger = std::thread::spawn(move || {
+        let mut log = Vec::new();
+        let mut next = drops.into_iter();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("camera folder armed")
+                && let Some((name, bytes)) = next.next()
+            {
+                std::fs::write(drop_dir.join(name), bytes).unwrap();
+            }
+            log.push(line);
+        }
+        log
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the daemon did not finish 3 parcels within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = logger.join().unwrap().join("\n");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(status.success(), "{status}\n{log}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["parcels"], 3, "{summary}");
+
+    // Every parcel is one scan: the two bad drops manual/no_read, then the good label read.
+    let scans = Store::open(&dir.join("data/intake.db"))
+        .unwrap()
+        .scans(&ScanFilter::default())
+        .unwrap();
+    assert_eq!(scans.len(), 3, "{log}");
+    for s in &scans[..2] {
+        assert_eq!(s.disposition, Disposition::Manual, "{}", s.to_json());
+        assert!(s.reasons.contains(&Reason::NoRead), "{}", s.to_json());
+        assert_eq!(s.waybill, None);
+    }
+    assert_eq!(scans[2].waybill.as_deref(), Some(GOOD), "{log}");
+    assert!(!scans[2].reasons.contains(&Reason::NoRead));
+    // The device note names each bad file and what is wrong with it.
+    for name in ["corrupt.jpg", "truncated.png"] {
+        assert!(
+            log.lines().any(|l| l.contains("label not read")
+                && l.contains(name)
+                && l.contains("truncated or corrupt")),
+            "no camera note for {name}:\n{log}"
+        );
+    }
+    // Nothing lost: the bad files stay beside the folder, set aside; the good one archived.
+    assert_eq!(
+        names(&inbox),
+        vec!["corrupt.jpg.rejected", "truncated.png.rejected"]
+    );
+    assert_eq!(names(&archive), vec!["good.png"]);
+}

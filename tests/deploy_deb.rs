@@ -1,7 +1,9 @@
-//! The Debian package's definition (`[package.metadata.deb]`), its maintainer scripts and
-//! the files the package build generates with the binary itself. Building the .deb needs
-//! `cargo-deb` (not installed on the CI machine: see deploy/README.md); this checks what
-//! it would package.
+//! The Debian package: its definition (`[package.metadata.deb]`), its maintainer scripts,
+//! the files the package build generates with the binary itself, and the .deb itself —
+//! built by `deploy/build-deb.sh` as deploy/README.md says (from the debug binary the test
+//! run has built: a release build costs minutes), checked with `dpkg-deb` and unpacked into
+//! a scratch root whose binary checks its own config. Building needs `cargo-deb`: `.ci/run`
+//! installs it; elsewhere, without it, that test says so and checks nothing.
 
 use std::path::Path;
 use std::process::Command;
@@ -95,4 +97,157 @@ fn the_binary_generates_its_man_page_and_completions() {
         .expect("bash");
     assert!(st.success(), "the bash completion does not parse");
     assert!(String::from_utf8_lossy(&bash.stdout).contains("complete -F _intake"));
+}
+
+fn cargo_deb_installed() -> bool {
+    Command::new("cargo")
+        .args(["deb", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_deb_builds_and_unpacks_into_a_station_that_checks_its_config() {
+    if !cargo_deb_installed() {
+        // CI installs cargo-deb (.ci/run): there, a missing one is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cargo-deb is missing in CI: .ci/run installs it"
+        );
+        eprintln!(
+            "skipped: cargo-deb is not installed (`cargo install --locked cargo-deb`, see deploy/README.md)"
+        );
+        return;
+    }
+    // The debug binary this test run built: <target>/debug/intake.
+    let bin = Path::new(env!("CARGO_BIN_EXE_intake"));
+    let target = bin.parent().and_then(Path::parent).expect("target dir");
+    let scratch = tempfile::tempdir().expect("tmp");
+    let out_dir = scratch.path().join("out");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    run_ok(
+        Command::new("sh")
+            .arg(Path::new(ROOT).join("deploy/build-deb.sh"))
+            .args(["--fast", "--output"])
+            .arg(&out_dir)
+            .env("CARGO_TARGET_DIR", target)
+            .env("PROFILE", "dev")
+            .env("NO_BUILD", "1"),
+    );
+    let debs: Vec<_> = std::fs::read_dir(&out_dir)
+        .expect("out")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    assert_eq!(debs.len(), 1, "{debs:?}");
+    let deb = &debs[0];
+
+    // Control fields and the maintainer scripts, as dpkg sees them.
+    let field = |name: &str| {
+        run_ok(Command::new("dpkg-deb").arg("--field").arg(deb).arg(name))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(field("Package"), "intake");
+    assert_eq!(field("Version"), format!("{}-1", env!("CARGO_PKG_VERSION")));
+    let depends = field("Depends");
+    assert!(
+        depends.contains("adduser") && depends.contains("systemd") && depends.contains("libc6"),
+        "{depends}"
+    );
+    let info = run_ok(Command::new("dpkg-deb").arg("--info").arg(deb));
+    // dpkg-deb marks executable control members with `*`: the maintainer scripts must be.
+    for script in ["postinst", "prerm", "postrm"] {
+        assert!(
+            info.lines().any(|l| l.contains(&format!("*  {script} "))),
+            "{script} missing or not executable in the control archive:\n{info}"
+        );
+    }
+    assert!(info.contains("conffiles"), "{info}");
+    let control = scratch.path().join("control");
+    run_ok(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&control));
+    let conffiles = std::fs::read_to_string(control.join("conffiles")).expect("conffiles");
+    assert_eq!(conffiles.trim(), "/etc/intake/station.toml");
+    for script in ["postinst", "prerm", "postrm"] {
+        let packaged = std::fs::read_to_string(control.join(script)).expect("script");
+        let ours = std::fs::read_to_string(Path::new(ROOT).join("deploy/debian").join(script))
+            .expect("ours");
+        // cargo-deb may add its own lines (systemd helpers); ours must be there whole.
+        assert!(packaged.contains(ours.trim_end()), "{script}:\n{packaged}");
+    }
+
+    // The file list with modes, then the unpacked tree.
+    let contents = run_ok(Command::new("dpkg-deb").arg("--contents").arg(deb));
+    let mode_of = |path: &str| {
+        contents
+            .lines()
+            .find(|l| l.ends_with(&format!(" ./{path}")))
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+            .unwrap_or_else(|| panic!("{path} not in the package:\n{contents}"))
+    };
+    assert_eq!(mode_of("usr/bin/intake"), "-rwxr-xr-x");
+    assert_eq!(mode_of("etc/intake/station.toml"), "-rw-r-----");
+    for path in [
+        "lib/systemd/system/intake.service",
+        "lib/udev/rules.d/99-intake.rules",
+        "usr/share/man/man1/intake.1.gz",
+        "usr/share/bash-completion/completions/intake",
+        "usr/share/zsh/vendor-completions/_intake",
+        "usr/share/fish/vendor_completions.d/intake.fish",
+        "usr/share/doc/intake/examples/usb-station.toml",
+    ] {
+        assert_eq!(mode_of(path), "-rw-r--r--", "{path}");
+    }
+    let root = scratch.path().join("root");
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&root));
+    let same = |packaged: &str, ours: &str| {
+        assert_eq!(
+            std::fs::read(root.join(packaged)).expect(packaged),
+            std::fs::read(Path::new(ROOT).join(ours)).expect(ours),
+            "{packaged} is not {ours}"
+        );
+    };
+    same("lib/systemd/system/intake.service", "deploy/intake.service");
+    same("lib/udev/rules.d/99-intake.rules", "deploy/99-intake.rules");
+    same("etc/intake/station.toml", "config/pi.toml");
+    let man = run_ok(
+        Command::new("gzip")
+            .arg("-dc")
+            .arg(root.join("usr/share/man/man1/intake.1.gz")),
+    );
+    assert!(man.contains(".TH intake 1"), "{man}");
+    let bash = std::fs::read_to_string(root.join("usr/share/bash-completion/completions/intake"))
+        .expect("bash completion");
+    assert!(bash.contains("complete -F _intake"));
+
+    // The unpacked binary runs and accepts the unpacked conffile as shipped.
+    let unpacked = root.join("usr/bin/intake");
+    let version = run_ok(Command::new(&unpacked).arg("--version"));
+    assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+    let check = Command::new(&unpacked)
+        .args(["config", "check"])
+        .arg(root.join("etc/intake/station.toml"))
+        .env_remove("INTAKE_CONFIG")
+        .current_dir(scratch.path())
+        .output()
+        .expect("config check");
+    assert!(
+        check.status.success(),
+        "config check of the packaged station.toml: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }

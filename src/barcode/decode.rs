@@ -150,26 +150,34 @@ pub(crate) enum Threshold {
     Global,
     /// A moving average over a window, for uneven light (glare, shadow).
     Local,
+    /// Each edge where the row crosses halfway between neighbouring turning points, placed
+    /// to a fraction of a sample: for modules about a pixel wide and for blur, where narrow
+    /// bars never reach the row's global midpoint.
+    Edges,
 }
 
-/// Reads a linear code across an upright patch (bars vertical). Rows are tried from the
-/// middle outwards; each row averages a few pixel rows to beat noise. A Code 39 read must
-/// be confirmed by a second row (it has no check character); Code 128 carries its own.
+/// Reads linear codes across an upright patch (bars vertical): every distinct symbol on
+/// its scan lines (a region may hold two codes stacked, say the postcode above the
+/// waybill). Rows are tried from the middle outwards; each row averages a few pixel rows
+/// to beat noise. A Code 39 read must be confirmed by a second row (it has no check
+/// character); Code 128 carries its own.
 pub(crate) fn linear(
     patch: &Patch,
     s: &ReaderSettings,
     threshold: Threshold,
     invert: bool,
-) -> Option<Symbol> {
+) -> Vec<Symbol> {
+    let mut found: Vec<Symbol> = Vec::new();
     let (w, h) = (patch.width as usize, patch.height as usize);
     if w < 24 || h == 0 {
-        return None;
+        return found;
     }
     let band = band(h);
     let hints = hints(false);
     let mut c39 = Code39Reader::with_all_config(false, s.code39_full_ascii);
     let mut c128 = Code128Reader;
-    let mut code39_seen: Option<(String, f32, f32, usize)> = None;
+    // Code 39 texts read on one row so far, waiting for a second.
+    let mut code39_seen: Vec<String> = Vec::new();
     let mut row = vec![0f32; w];
     let mut seen_rows = Vec::with_capacity(FRACTIONS.len());
     for frac in FRACTIONS {
@@ -190,34 +198,50 @@ pub(crate) fn linear(
         let Some(bits) = binarize(&row, threshold, invert) else {
             continue;
         };
+        // Bit positions per patch pixel.
+        let per_px = (bits.get_size() / w) as f32;
         for reversed in [false, true] {
             let mut b = bits.clone();
             if reversed {
                 b.reverse();
             }
-            let flip = |x: f32| if reversed { (w - 1) as f32 - x } else { x };
+            let flip = |x: f32| {
+                let x = if reversed {
+                    (b.get_size() - 1) as f32 - x
+                } else {
+                    x
+                };
+                x / per_px
+            };
+            let mut add = |format: Format, r: &RXingResult| {
+                if let [p0, p1, ..] = r.getPoints()
+                    && !found
+                        .iter()
+                        .any(|f| f.format == format && f.text == r.getText())
+                {
+                    let (x0, x1) = (flip(p0.x).min(flip(p1.x)), flip(p0.x).max(flip(p1.x)));
+                    found.push(symbol(format, r, linear_corners(patch, x0, x1)));
+                }
+            };
             if s.enabled(Format::Code128)
                 && let Ok(r) = c128.decode_row(y as u32, &b, &hints)
-                && let [p0, p1, ..] = r.getPoints()
             {
-                let (x0, x1) = (flip(p0.x).min(flip(p1.x)), flip(p0.x).max(flip(p1.x)));
-                return Some(symbol(Format::Code128, &r, linear_corners(patch, x0, x1)));
+                add(Format::Code128, &r);
+                break;
             }
             if s.enabled(Format::Code39)
                 && let Ok(r) = c39.decode_row(y as u32, &b, &hints)
-                && let [p0, p1, ..] = r.getPoints()
             {
-                let (x0, x1) = (flip(p0.x).min(flip(p1.x)), flip(p0.x).max(flip(p1.x)));
-                match &code39_seen {
-                    Some((t, ..)) if t == r.getText() => {
-                        return Some(symbol(Format::Code39, &r, linear_corners(patch, x0, x1)));
-                    }
-                    _ => code39_seen = Some((r.getText().to_owned(), x0, x1, y)),
+                if code39_seen.iter().any(|t| t == r.getText()) {
+                    add(Format::Code39, &r);
+                } else {
+                    code39_seen.push(r.getText().to_owned());
                 }
+                break;
             }
         }
     }
-    None
+    found
 }
 
 /// Where scan lines go, as fractions of the patch height: middle first, then outwards.
@@ -260,8 +284,12 @@ fn binarize(row: &[f32], threshold: Threshold, invert: bool) -> Option<BitArray>
         return None;
     }
     let mid = (lo + hi) / 2.0;
+    if threshold == Threshold::Edges {
+        return Some(edges(row, hi - lo, invert));
+    }
     let mut bits = BitArray::with_size(row.len());
     match threshold {
+        Threshold::Edges => {}
         Threshold::Global => {
             for (i, &v) in row.iter().enumerate() {
                 if (v < mid) != invert {
@@ -288,6 +316,89 @@ fn binarize(row: &[f32], threshold: Threshold, invert: bool) -> Option<BitArray>
         }
     }
     Some(bits)
+}
+
+/// Sub-steps per row sample when [`edges`] places edges.
+const EDGE_SUBSTEPS: usize = 4;
+
+/// [`Threshold::Edges`]: the row's turning points (maxima and minima that differ from the
+/// last one by a swing above the noise), then an edge between each neighbouring pair where
+/// the row crosses their midpoint, interpolated linearly. The bits are at
+/// [`EDGE_SUBSTEPS`] per sample, so bar widths keep their fractions.
+fn edges(row: &[f32], range: f32, invert: bool) -> BitArray {
+    let n = row.len();
+    let swing = (0.14 * range).max(5.0);
+    // Alternating turning points (index, value).
+    let mut turns: Vec<(usize, f32)> = Vec::new();
+    let mut dir = 0i8;
+    let (mut lo, mut hi) = ((0, row[0]), (0, row[0]));
+    let mut cand = (0, row[0]);
+    for (i, &v) in row.iter().enumerate().skip(1) {
+        match dir {
+            0 => {
+                if v < lo.1 {
+                    lo = (i, v);
+                }
+                if v > hi.1 {
+                    hi = (i, v);
+                }
+                if v - lo.1 >= swing {
+                    turns.push(lo);
+                    (dir, cand) = (1, (i, v));
+                } else if hi.1 - v >= swing {
+                    turns.push(hi);
+                    (dir, cand) = (-1, (i, v));
+                }
+            }
+            1 if v > cand.1 => cand = (i, v),
+            1 if cand.1 - v >= swing => {
+                turns.push(cand);
+                (dir, cand) = (-1, (i, v));
+            }
+            -1 if v < cand.1 => cand = (i, v),
+            -1 if v - cand.1 >= swing => {
+                turns.push(cand);
+                (dir, cand) = (1, (i, v));
+            }
+            _ => {}
+        }
+    }
+    if dir != 0 {
+        turns.push(cand);
+    }
+    let mut bits = BitArray::with_size(n * EDGE_SUBSTEPS);
+    let k = EDGE_SUBSTEPS as f32;
+    // Dark around a minimum (light around it when inverted), from the edge before it to
+    // the edge after it.
+    let mut start = 0.0f32;
+    for (t, &(i, v)) in turns.iter().enumerate() {
+        let end = match turns.get(t + 1) {
+            Some(&(j, w)) => {
+                let mid = (v + w) / 2.0;
+                (i..j)
+                    .find(|&x| (row[x] - mid) * (row[x + 1] - mid) <= 0.0 && row[x] != row[x + 1])
+                    .map_or((i + j) as f32 / 2.0, |x| {
+                        x as f32 + (mid - row[x]) / (row[x + 1] - row[x])
+                    })
+            }
+            None => n as f32,
+        };
+        let is_min = turns
+            .get(t + 1)
+            .or(t.checked_sub(1).and_then(|p| turns.get(p)))
+            .is_some_and(|&(_, w)| v < w);
+        if is_min != invert {
+            let (a, b) = (
+                (start * k).round() as usize,
+                ((end * k).round() as usize).min(n * EDGE_SUBSTEPS),
+            );
+            for b in a..b {
+                bits.set(b);
+            }
+        }
+        start = end;
+    }
+    bits
 }
 
 /// The whole frame, every enabled format; with `try_harder` rxing's own full row scan and

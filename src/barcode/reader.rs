@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::config::{BarcodeConfig, BarcodeConfigError, ReaderSettings};
 use super::decode::{self, Threshold};
 use super::regions::{Region, RegionKind, find_regions};
-use super::sample::{Patch, warp, warp_rows};
+use super::sample::{Patch, refine_bar_angle, warp, warp_rows};
 use super::{Format, Frame, Point, Symbol};
 
 /// Frames up to this many pixels get the whole-frame pass even when the texture analysis
@@ -151,6 +151,7 @@ impl Reader {
     /// thresholds and inverted print, then PDF417; no 2D try-harder.
     fn retry_bars(&self, frame: &Frame<'_>, r: &Region) -> Vec<Symbol> {
         let s = &self.settings;
+        let r = &upright(frame, r);
         let patch = warp_rows(
             frame,
             r.center,
@@ -166,8 +167,9 @@ impl Reader {
                 (Threshold::Local, false),
                 (Threshold::Global, true),
             ] {
-                if let Some(sym) = decode::linear(&patch, s, t, inv) {
-                    return vec![sym];
+                let found = decode::linear(&patch, s, t, inv);
+                if !found.is_empty() {
+                    return found;
                 }
             }
         }
@@ -180,6 +182,13 @@ impl Reader {
 
     fn decode_region(&self, frame: &Frame<'_>, r: &Region, level: u8) -> Vec<Symbol> {
         let s = &self.settings;
+        let refined;
+        let r = if r.kind == RegionKind::Linear {
+            refined = upright(frame, r);
+            &refined
+        } else {
+            r
+        };
         // Linear codes are sampled at half-pixel steps: thin bars (1.5 px) keep their width.
         // Retries look further along the bars' axis, in case the region cut the code short.
         let (step, reach) = match (r.kind, level) {
@@ -209,10 +218,14 @@ impl Reader {
             .collect();
         match (r.kind, level) {
             (RegionKind::Linear, 0) => {
-                if s.any_linear()
-                    && let Some(sym) = decode::linear(&patch, s, Threshold::Global, false)
-                {
-                    return vec![sym];
+                if s.any_linear() {
+                    // Edges second: modules about a pixel wide, and blur, need it.
+                    for t in [Threshold::Global, Threshold::Edges] {
+                        let found = decode::linear(&patch, s, t, false);
+                        if !found.is_empty() {
+                            return found;
+                        }
+                    }
                 }
                 if s.enabled(Format::Pdf417) {
                     // PDF417 rows need no half-pixel sampling: a quarter of the pixels.
@@ -228,8 +241,9 @@ impl Reader {
                         (Threshold::Global, true),
                         (Threshold::Local, true),
                     ] {
-                        if let Some(sym) = decode::linear(&patch, s, t, inv) {
-                            return vec![sym];
+                        let found = decode::linear(&patch, s, t, inv);
+                        if !found.is_empty() {
+                            return found;
                         }
                     }
                 }
@@ -263,14 +277,24 @@ impl Reader {
                         &turned
                     };
                     for (t, inv) in [(Threshold::Global, false), (Threshold::Local, false)] {
-                        if let Some(sym) = decode::linear(p, s, t, inv) {
-                            return vec![sym];
+                        let found = decode::linear(p, s, t, inv);
+                        if !found.is_empty() {
+                            return found;
                         }
                     }
                 }
                 Vec::new()
             }
         }
+    }
+}
+
+/// A bar region with its scan angle corrected from the bars (the texture's angle is off by
+/// up to ~12° when modules are about a pixel wide).
+fn upright(frame: &Frame<'_>, r: &Region) -> Region {
+    Region {
+        angle: refine_bar_angle(frame, r.center, r.angle, r.half_u, r.half_v),
+        ..*r
     }
 }
 

@@ -1,7 +1,8 @@
 //! Candidate regions: where in a frame a symbol may be, found without decoding.
 //!
 //! The frame is cut into square blocks (8, 16 or 32 px by frame size). In each block a
-//! fixed 8×8 grid of pixels is probed with a central-difference gradient; probes above an
+//! fixed 8×8 grid of pixels is probed with a gradient (central difference, or a one-pixel
+//! one where that is larger: bars a pixel wide); probes above an
 //! edge threshold count as edges and feed a structure tensor. A block with many edges is
 //! *textured*; a textured block whose edges all run one way (high coherence) looks like
 //! bars. Neighbouring bar blocks with the same orientation form a [`RegionKind::Linear`]
@@ -11,14 +12,18 @@
 use super::{Frame, Point};
 
 /// Edge threshold on |gx| + |gy| of a central difference (two pixels apart). A sharp
-/// black/white edge gives ~200, a blurred low-contrast one ~40, sensor noise of σ 8 ~18.
-const EDGE: i32 = 36;
+/// black/white edge gives ~200, a blurred low-contrast one ~40, faded thermal print at a
+/// quarter of full contrast ~30–50, sensor noise of σ 8 ~18 (26, not 36: faded print).
+const EDGE: i32 = 26;
 /// Probes per block side.
 const PROBES: usize = 8;
 /// A block with at least this many edge probes (of 64) is textured.
 const MIN_EDGES: u32 = 12;
 /// Coherence from which a block's edges count as parallel bars.
 const BAR_COHERENCE: f32 = 0.72;
+/// Coherence from which a textured block next to a bar region, turned its way, is taken as
+/// more of its bars (modules about a pixel wide blur a block's edge directions).
+const EXTEND_COHERENCE: f32 = 0.35;
 /// Largest angle between neighbouring bar blocks of one region.
 const MAX_BEND: f32 = 14.0 * std::f32::consts::PI / 180.0;
 
@@ -44,6 +49,11 @@ pub struct Region {
     pub half_v: f32,
     /// Textured blocks in the region (its weight when ranking).
     pub blocks: u32,
+    /// How much the region's edges run one way, 0..=1 (bars near 1, text lower), and the
+    /// direction across them, radians: a matrix region of bars a pixel wide (whose blocks
+    /// alone look too noisy for bars) is still read along it.
+    pub coherence: f32,
+    pub grain: f32,
     /// Block side in frame pixels.
     pub block: u32,
 }
@@ -127,8 +137,18 @@ fn analyse(frame: &Frame<'_>, bs: usize) -> (usize, usize, Vec<Block>) {
                     if x == 0 || x + 1 >= w {
                         continue;
                     }
-                    let gx = i32::from(row[x + 1]) - i32::from(row[x - 1]);
-                    let gy = i32::from(down[x]) - i32::from(up[x]);
+                    // Central differences, or one-pixel ones where those are larger:
+                    // bars about a pixel wide alternate every pixel, and a difference
+                    // two pixels apart sees the same colour on both sides.
+                    let v = i32::from(row[x]);
+                    let gx = pick(
+                        i32::from(row[x + 1]) - i32::from(row[x - 1]),
+                        i32::from(row[x + 1]) - v,
+                    );
+                    let gy = pick(
+                        i32::from(down[x]) - i32::from(up[x]),
+                        i32::from(down[x]) - v,
+                    );
                     if gx.abs() + gy.abs() < EDGE {
                         continue;
                     }
@@ -148,6 +168,16 @@ fn analyse(frame: &Frame<'_>, bs: usize) -> (usize, usize, Vec<Block>) {
         }
     }
     (bw, bh, blocks)
+}
+
+/// The larger of a central and a one-pixel difference (the central one on ties).
+#[inline]
+fn pick(central: i32, one: i32) -> i32 {
+    if one.abs() > central.abs() {
+        one
+    } else {
+        central
+    }
 }
 
 fn angle_diff(a: f32, b: f32) -> f32 {
@@ -218,6 +248,9 @@ pub fn find_regions(frame: &Frame<'_>, max: usize) -> Vec<Region> {
     }
     let total = (bw * bh) as u32;
     let mut regions: Vec<Region> = regions.into_iter().flatten().collect();
+    for r in regions.iter_mut().filter(|r| r.kind == RegionKind::Linear) {
+        extend_along_bars(r, &blocks, &class, bw, bh);
+    }
     merge_collinear(&mut regions);
     let mut out: Vec<Region> = regions
         .into_iter()
@@ -294,7 +327,53 @@ fn region_of(
         half_v,
         blocks: members.len() as u32,
         block: bs as u32,
+        coherence: sum.coherence(),
+        grain: sum.angle(),
     })
+}
+
+/// Grows a bar region along its scan axis over neighbouring textured blocks of any kind:
+/// where modules are about a pixel wide, many of a code's blocks look too noisy for bars,
+/// and the region found is a piece of the code.
+fn extend_along_bars(r: &mut Region, blocks: &[Block], class: &[u8], bw: usize, bh: usize) {
+    let b = r.block as f32;
+    // The extent of the blocks themselves, without the quiet-zone margin (see `region_of`).
+    let core = ((r.half_u - b) / 1.08).max(b);
+    let (c, s) = (r.angle.cos(), r.angle.sin());
+    let textured = |t: f32| {
+        let (x, y) = (r.center.x + t * c, r.center.y + t * s);
+        if x < 0.0 || y < 0.0 {
+            return false;
+        }
+        let (bx, by) = ((x / b) as usize, (y / b) as usize);
+        if bx >= bw || by >= bh {
+            return false;
+        }
+        let i = by * bw + bx;
+        // Bars, or texture whose edges still mostly run the region's way (noisy bars),
+        // not a QR code or text beside the code.
+        class[i] == 1
+            || (class[i] == 2
+                && blocks[i].coherence() >= EXTEND_COHERENCE
+                && angle_diff(blocks[i].angle(), r.angle) <= MAX_BEND)
+    };
+    let mut ends = [core, core];
+    for (end, dir) in ends.iter_mut().zip([-1.0f32, 1.0]) {
+        // At most twice the region's own length: a code, not a whole textured label.
+        while *end < 3.0 * core && textured(dir * (*end + b * 0.5)) {
+            *end += b;
+        }
+    }
+    if ends == [core, core] {
+        return;
+    }
+    let shift = (ends[1] - ends[0]) / 2.0;
+    r.center = Point {
+        x: r.center.x + shift * c,
+        y: r.center.y + shift * s,
+    };
+    let len = (ends[0] + ends[1]) / 2.0;
+    r.half_u = len * 1.08 + b;
 }
 
 /// Joins linear regions that are pieces of one code: same orientation, on one axis, with

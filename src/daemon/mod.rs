@@ -397,7 +397,13 @@ pub async fn drive(
     let mut failing_since: Option<Instant> = None;
     let give_up_after = settings.storage.give_up_after;
     let start = Instant::now();
-    let mut station = Station::new(settings.station.clone(), start.into_std());
+    // Only `benches/station.rs` sets this: the station before the early trigger, to measure it.
+    let trigger = match std::env::var_os("INTAKE_BENCH_LABEL_AT_STABLE") {
+        Some(_) => crate::station::LabelTrigger::Stable,
+        None => crate::station::LabelTrigger::Detected,
+    };
+    let mut station =
+        Station::new(settings.station.clone(), start.into_std()).with_label_trigger(trigger);
     let mut summary = Summary::default();
     let mut detected: BTreeMap<u64, Instant> = BTreeMap::new();
     let mut settled: BTreeMap<u64, Instant> = BTreeMap::new();

@@ -71,6 +71,18 @@ impl Default for StationConfig {
     }
 }
 
+/// When the station asks for the label.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LabelTrigger {
+    /// As soon as the parcel is detected, while the scale settles (the station's way).
+    #[default]
+    Detected,
+    /// Once the weight is stable, with the dimensions: the station before the early
+    /// trigger. Only for the benchmark that measures what the early trigger saves
+    /// (`benches/station.rs`); no configuration selects it.
+    Stable,
+}
+
 /// A parcel's number in this run of the station (not its scan id).
 pub type ParcelId = u64;
 
@@ -230,6 +242,7 @@ pub struct Station {
     empty_since: Option<Instant>,
     /// The empty platform's last stable weight, within this empty period.
     empty_weight: Option<Mass>,
+    label_trigger: LabelTrigger,
     out: VecDeque<Output>,
 }
 
@@ -258,8 +271,15 @@ impl Station {
             refused_shown: false,
             empty_since: None,
             empty_weight: None,
+            label_trigger: LabelTrigger::Detected,
             out: VecDeque::new(),
         }
+    }
+
+    /// The station asking for the label at `trigger` (see [`LabelTrigger`]).
+    pub fn with_label_trigger(mut self, trigger: LabelTrigger) -> Station {
+        self.label_trigger = trigger;
+        self
     }
 
     pub fn phase(&self) -> Phase {
@@ -651,7 +671,9 @@ impl Station {
             .push_back(Output::Notice(Notice::ParcelDetected { parcel: id }));
         // The parcel is on the platform: read its label while the scale settles, so the
         // label adds nothing to the time from the stable weight to the verdict.
-        self.out.push_back(Output::ReadLabel { parcel: id });
+        if self.label_trigger == LabelTrigger::Detected {
+            self.out.push_back(Output::ReadLabel { parcel: id });
+        }
         let mut notes = Vec::new();
         if self.off_zero {
             notes.push("the empty scale was off zero; re-zero it".to_owned());
@@ -694,6 +716,9 @@ impl Station {
         if let State::Settling(mut p) = state {
             p.settled_at = Some(now);
             self.out.push_back(Output::MeasureDims { parcel: p.id });
+            if self.label_trigger == LabelTrigger::Stable {
+                self.out.push_back(Output::ReadLabel { parcel: p.id });
+            }
             self.deadline = Some(now + self.cfg.measure_timeout);
             self.state = State::Measuring(p);
         } else {

@@ -249,6 +249,36 @@ fn the_measure_timeout_fires_even_when_the_scale_goes_quiet() {
     assert!(has(&outs, |o| matches!(o, Output::Commit(_))), "{outs:?}");
 }
 
+/// Where in the output the label is asked for, relative to the stable weight.
+fn label_asked(trigger: LabelTrigger) -> (usize, usize) {
+    let mut d = Drive::new();
+    d.st = Station::new(StationConfig::default(), d.now).with_label_trigger(trigger);
+    d.stream(0, true, 3);
+    d.stream(1200, false, 3);
+    d.stream(1000, true, 5);
+    let outs = d.take();
+    let at = |pred: &dyn Fn(&Output) -> bool| {
+        outs.iter()
+            .position(pred)
+            .unwrap_or_else(|| panic!("{outs:?}"))
+    };
+    (
+        at(&|o| matches!(o, Output::ReadLabel { parcel: 1 })),
+        at(&|o| matches!(o, Output::Notice(Notice::WeightSettled { .. }))),
+    )
+}
+
+#[test]
+fn the_label_is_asked_for_at_detection_and_the_bench_can_ask_at_the_stable_weight() {
+    let (label, settled) = label_asked(LabelTrigger::Detected);
+    assert!(label < settled, "while the scale settles");
+    let (label, settled) = label_asked(LabelTrigger::Stable);
+    assert!(
+        label > settled,
+        "with the dimensions, after the stable weight"
+    );
+}
+
 #[test]
 fn a_parcel_lifted_while_settling_is_recorded_as_removed_early() {
     let mut d = Drive::new();

@@ -174,3 +174,30 @@ fn digest_ok(header: &str, challenges: &[String]) -> bool {
     let nc = u32::from_str_radix(nc, 16).unwrap_or(0);
     digest(&c, USER, PASSWORD, "GET", uri, nc, cnonce) == header
 }
+
+/// The shipped station config, beside its rate card and manifest in `dir`, with its
+/// `[camera]` table replaced by `camera`; the simulated scale settles quicker and the
+/// simulated dock draws only good parcels.
+pub fn station_with_camera(dir: &std::path::Path, camera: &str) -> std::path::PathBuf {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for f in ["rates.toml", "manifest-sample.csv"] {
+        std::fs::copy(shipped.join(f), dir.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(shipped.join("station.toml")).unwrap();
+    let start = text.find("[camera]").unwrap();
+    let end = text[start + 1..]
+        .find("\n[")
+        .map_or(text.len(), |i| start + 1 + i);
+    let mut cfg = format!("{}[camera]\n{camera}\n{}", &text[..start], &text[end..])
+        .replace("settle = \"400ms\"", "settle = \"150ms\"");
+    // Only good parcels: a verdict here depends on the label alone.
+    for share in ["over_weight", "over_size", "torn_label", "unknown_waybill"] {
+        cfg = cfg.replace(
+            &format!("{share}_permille = 60"),
+            &format!("{share}_permille = 0"),
+        );
+    }
+    let path = dir.join("station.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}

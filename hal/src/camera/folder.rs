@@ -302,6 +302,7 @@ impl State {
             while rx.try_recv().is_ok() {}
         }
         let mut tracker = Tracker::arm(self.list()?, self.settings.settle);
+        tracing::debug!(device = %self.name, "camera folder armed: a file written from now on is taken");
         armed();
         // A file that settled but did not decode, kept until the deadline in case its
         // writer only paused.

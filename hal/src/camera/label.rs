@@ -3,7 +3,7 @@
 //! encoders into an 8-bit image (black on white).
 
 use image::{GrayImage, Luma};
-use rxing::oned::{Code128Writer, OneDimensionalCodeWriter};
+use rxing::oned::{Code39Writer, Code128Writer, OneDimensionalCodeWriter};
 use rxing::qrcode::QRCodeWriter;
 use rxing::{BarcodeFormat, Writer};
 
@@ -21,11 +21,23 @@ pub enum LabelDamage {
     NoBarcode,
 }
 
+/// The symbology the waybill is printed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaybillCode {
+    #[default]
+    Code128,
+    /// Code 39, in full-ASCII (extended) mode when the text needs it: lower case and
+    /// punctuation become shift pairs (`a` is `+A`, `!` is `/A`).
+    Code39,
+}
+
 /// What the label on the station says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelSpec {
-    /// The waybill number, printed as Code 128 and as text.
+    /// The waybill number, printed as a bar code (`waybill_code`) and as text.
     pub waybill: String,
+    /// The waybill's symbology.
+    pub waybill_code: WaybillCode,
     /// A second Code 128 (a postcode or sorting code), above the waybill.
     pub postcode: Option<String>,
     /// A QR code beside the postcode (a tracking URL, say).
@@ -40,6 +52,7 @@ impl LabelSpec {
     pub fn new(waybill: impl Into<String>) -> LabelSpec {
         LabelSpec {
             waybill: waybill.into(),
+            waybill_code: WaybillCode::Code128,
             postcode: Some("42010115".to_owned()),
             qr: None,
             damage: LabelDamage::None,
@@ -61,14 +74,20 @@ pub enum LabelError {
     Module(u32),
 }
 
+fn oned(
+    writer: &impl OneDimensionalCodeWriter,
+    what: &'static str,
+    text: &str,
+) -> Result<Vec<bool>, LabelError> {
+    writer.encode_oned(text).map_err(|e| LabelError::Encode {
+        text: text.to_owned(),
+        what,
+        detail: e.to_string(),
+    })
+}
+
 fn code128(text: &str) -> Result<Vec<bool>, LabelError> {
-    Code128Writer
-        .encode_oned(text)
-        .map_err(|e| LabelError::Encode {
-            text: text.to_owned(),
-            what: "Code 128",
-            detail: e.to_string(),
-        })
+    oned(&Code128Writer, "Code 128", text)
 }
 
 fn qr(text: &str) -> Result<rxing::common::BitMatrix, LabelError> {
@@ -103,7 +122,10 @@ pub fn render_label(spec: &LabelSpec) -> Result<GrayImage, LabelError> {
     if m < 2 {
         return Err(LabelError::Module(m));
     }
-    let wb = code128(&spec.waybill)?;
+    let wb = match spec.waybill_code {
+        WaybillCode::Code128 => code128(&spec.waybill)?,
+        WaybillCode::Code39 => oned(&Code39Writer, "Code 39", &spec.waybill)?,
+    };
     let pc = spec.postcode.as_deref().map(code128).transpose()?;
     let q = spec.qr.as_deref().map(qr).transpose()?;
     let quiet = 12 * m;

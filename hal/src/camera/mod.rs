@@ -9,13 +9,15 @@
 //! - [`FileCamera`]: frames replayed from image files.
 //! - [`image_file`]: every image format a frame comes in, decoded under size limits.
 //! - [`label`]: a shipping label (waybill as Code 128, postcode, QR) drawn with rxing's
-//!   encoders and a tiny bitmap font; [`scene`]: a camera frame around it.
+//!   encoders and a tiny bitmap font; [`scene`]: a camera frame around it; [`hard`]: the
+//!   frames real dock cameras give (narrow modules, motion blur, faded print).
 
 pub mod auth;
 pub mod config;
 mod file;
 pub mod folder;
 mod font;
+pub mod hard;
 mod http;
 pub mod image_file;
 pub mod label;
@@ -26,8 +28,9 @@ pub mod v4l2;
 pub use config::{CameraConfig, CameraSettings};
 pub use file::FileCamera;
 pub use folder::FolderCamera;
+pub use hard::{Hardship, hard_frame, hard_scene};
 pub use http::HttpCamera;
-pub use label::{LabelDamage, LabelError, LabelSpec, render_label};
+pub use label::{LabelDamage, LabelError, LabelSpec, WaybillCode, render_label};
 pub use scene::{Scene, compose};
 pub use sim::{SimCamera, SimCameraConfig};
 pub use v4l2::V4l2Camera;

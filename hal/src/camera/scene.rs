@@ -25,6 +25,15 @@ pub struct Scene {
     pub contrast: f32,
     /// White print on a dark label.
     pub invert: bool,
+    /// Motion blur: how far the label moved while the shutter was open, frame pixels
+    /// (0 = still). A linear kernel of this length along `motion_deg`.
+    pub motion_px: f32,
+    /// Direction of that motion, degrees counter-clockwise as seen on screen.
+    pub motion_deg: f32,
+    /// Samples per frame pixel side when the label is pasted: 1 point-samples the label
+    /// (as the simulated dock always has); more integrate each frame pixel over its area,
+    /// as a sensor does, which matters when the label is scaled down to ~1 px per module.
+    pub supersample: u32,
     /// Seed for the background texture and the noise.
     pub seed: u64,
 }
@@ -42,6 +51,9 @@ impl Scene {
             noise: 4.0,
             contrast: 1.0,
             invert: false,
+            motion_px: 0.0,
+            motion_deg: 0.0,
+            supersample: 1,
             seed,
         }
     }
@@ -75,12 +87,16 @@ impl Scene {
             noise: rng.random_range(2.0f32..8.0),
             contrast: rng.random_range(0.6f32..1.0),
             invert: false,
+            motion_px: 0.0,
+            motion_deg: 0.0,
+            supersample: 1,
             seed: rng.random(),
         }
     }
 }
 
-/// Renders the frame: background, the label (if any), blur over the label, noise.
+/// Renders the frame: background, the label (if any), motion and optics blur over the
+/// label, noise.
 pub fn compose(label: Option<&GrayImage>, scene: &Scene) -> GrayImage {
     let (w, h) = (scene.width as usize, scene.height as usize);
     let mut rng = ChaCha8Rng::seed_from_u64(scene.seed);
@@ -109,6 +125,16 @@ pub fn compose(label: Option<&GrayImage>, scene: &Scene) -> GrayImage {
     }
     if let Some(l) = label {
         let bbox = paste(&mut px, w, h, l, scene, &mut rng);
+        if scene.motion_px >= 1.0 {
+            let m = scene.motion_px.ceil() as usize + 1;
+            let area = (
+                bbox.0.saturating_sub(m),
+                bbox.1.saturating_sub(m),
+                (bbox.2 + m).min(w),
+                (bbox.3 + m).min(h),
+            );
+            motion_blur(&mut px, w, area, scene.motion_px, scene.motion_deg);
+        }
         if scene.blur > 0 {
             let r = scene.blur as usize;
             let (x0, y0) = (bbox.0.saturating_sub(3 * r), bbox.1.saturating_sub(3 * r));
@@ -159,28 +185,93 @@ fn paste(
     let (lwu, lhu) = (label.width() as usize, label.height() as usize);
     let raw = label.as_raw();
     let at = |x: usize, y: usize| f32::from(raw[y.min(lhu - 1) * lwu + x.min(lwu - 1)]);
+    // Label brightness (0..=1) at frame point (fx, fy), or None off the label.
+    let sample = |fx: f32, fy: f32| {
+        // Frame → label: undo the translation, rotation and scale.
+        let (dx, dy) = (fx - cx, fy - cy);
+        let u = (c * dx + s * dy) / scene.scale + lw / 2.0 - 0.5;
+        let v = (-s * dx + c * dy) / scene.scale + lh / 2.0 - 0.5;
+        if u < -0.5 || v < -0.5 || u > lw - 0.5 || v > lh - 0.5 {
+            return None;
+        }
+        let (u, v) = (u.max(0.0), v.max(0.0));
+        let (ui, vi) = (u as usize, v as usize);
+        let (fu, fv) = (u - ui as f32, v - vi as f32);
+        let top = at(ui, vi) + (at(ui + 1, vi) - at(ui, vi)) * fu;
+        let bot = at(ui, vi + 1) + (at(ui + 1, vi + 1) - at(ui, vi + 1)) * fu;
+        Some((top + (bot - top) * fv) / 255.0)
+    };
+    let n = scene.supersample.clamp(1, 16);
+    let sub = 1.0 / n as f32;
     for y in y0..y1 {
         for x in x0..x1 {
-            // Frame → label: undo the translation, rotation and scale.
-            let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
-            let u = (c * dx + s * dy) / scene.scale + lw / 2.0 - 0.5;
-            let v = (-s * dx + c * dy) / scene.scale + lh / 2.0 - 0.5;
-            if u < -0.5 || v < -0.5 || u > lw - 0.5 || v > lh - 0.5 {
+            // The label's share of the pixel's area and its mean brightness there: one
+            // point sample (n = 1, the dock's frames), or n × n over the pixel.
+            let (mut sum, mut on) = (0.0f32, 0u32);
+            for j in 0..n {
+                for i in 0..n {
+                    let (sx, sy) = if n == 1 {
+                        (x as f32 + 0.5, y as f32 + 0.5)
+                    } else {
+                        (
+                            x as f32 + (i as f32 + 0.5) * sub,
+                            y as f32 + (j as f32 + 0.5) * sub,
+                        )
+                    };
+                    if let Some(t) = sample(sx, sy) {
+                        sum += t;
+                        on += 1;
+                    }
+                }
+            }
+            if on == 0 {
                 continue;
             }
-            let (u, v) = (u.max(0.0), v.max(0.0));
-            let (ui, vi) = (u as usize, v as usize);
-            let (fu, fv) = (u - ui as f32, v - vi as f32);
-            let top = at(ui, vi) + (at(ui + 1, vi) - at(ui, vi)) * fu;
-            let bot = at(ui, vi + 1) + (at(ui + 1, vi + 1) - at(ui, vi + 1)) * fu;
-            let mut t = (top + (bot - top) * fv) / 255.0;
-            if scene.invert {
-                t = 1.0 - t;
-            }
-            px[y * w + x] = ink + (paper - ink) * t;
+            let t = sum / on as f32;
+            let t = if scene.invert { 1.0 - t } else { t };
+            // Sub-samples off the label see the background already there.
+            let share = on as f32 / (n * n) as f32;
+            px[y * w + x] = (1.0 - share) * px[y * w + x] + share * (ink + (paper - ink) * t);
         }
     }
     (x0, y0, x1, y1)
+}
+
+/// A linear motion blur inside `area`: each pixel becomes the mean of the points on a
+/// segment `len` pixels long through it, along `deg` (bilinear samples, a half-pixel
+/// apart).
+fn motion_blur(px: &mut [f32], w: usize, area: (usize, usize, usize, usize), len: f32, deg: f32) {
+    let (x0, y0, x1, y1) = area;
+    if x1 <= x0 || y1 <= y0 {
+        return;
+    }
+    let (aw, ah) = (x1 - x0, y1 - y0);
+    let src: Vec<f32> = (y0..y1)
+        .flat_map(|y| px[y * w + x0..y * w + x1].iter().copied())
+        .collect();
+    let at = |x: f32, y: f32| {
+        let x = x.clamp(0.0, (aw - 1) as f32);
+        let y = y.clamp(0.0, (ah - 1) as f32);
+        let (xi, yi) = (x as usize, y as usize);
+        let (xj, yj) = ((xi + 1).min(aw - 1), (yi + 1).min(ah - 1));
+        let (fx, fy) = (x - xi as f32, y - yi as f32);
+        let top = src[yi * aw + xi] + (src[yi * aw + xj] - src[yi * aw + xi]) * fx;
+        let bot = src[yj * aw + xi] + (src[yj * aw + xj] - src[yj * aw + xi]) * fx;
+        top + (bot - top) * fy
+    };
+    // Screen angles are counter-clockwise with y down.
+    let (dx, dy) = (deg.to_radians().cos(), -deg.to_radians().sin());
+    let steps = (2.0 * len).ceil().max(1.0) as usize;
+    for y in 0..ah {
+        for x in 0..aw {
+            let mut sum = 0.0;
+            for k in 0..=steps {
+                let t = len * (k as f32 / steps as f32 - 0.5);
+                sum += at(x as f32 + t * dx, y as f32 + t * dy);
+            }
+            px[(y0 + y) * w + x0 + x] = sum / (steps + 1) as f32;
+        }
+    }
 }
 
 /// One horizontal and one vertical box-blur pass of radius `r` inside `area`.
