@@ -6,6 +6,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod tamper_util;
 mod web_util;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use intake::station::Finished;
 use intake::store::{Records, StartOptions};
 use rusqlite::Connection;
 use serde_json::Value;
+use tamper_util::tamper;
 use web_util::{BIN, StationDir};
 
 fn finished(parcel: u64, weight: &str, waybill: Option<&str>) -> Box<Finished> {
@@ -76,27 +78,6 @@ fn verify(dir: &StationDir) -> (i32, Value) {
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), v)
-}
-
-/// Opens the station's file as an attacker would, with the triggers out of the way.
-fn tamper(db: &Path, sql: &str) {
-    let c = Connection::open(db).unwrap();
-    c.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
-    let triggers: Vec<(String, String)> = c
-        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for (name, _) in &triggers {
-        c.execute_batch(&format!("DROP TRIGGER {name};")).unwrap();
-    }
-    c.execute_batch(sql).unwrap();
-    // ...and put back, so the schema looks untouched.
-    for (_, sql) in &triggers {
-        c.execute_batch(&format!("{sql};")).unwrap();
-    }
 }
 
 fn copy_station(from: &StationDir) -> StationDir {

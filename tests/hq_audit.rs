@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 mod sync_util;
+mod tamper_util;
 
 use rusqlite::Connection;
 use serde_json::Value;
 use sync_util::{BIN, Hq, Station, TOKEN, make_scans, write_private};
+use tamper_util::tamper;
 
 fn hq_verify(db: &str, station: &str) -> (i32, Value) {
     let out = std::process::Command::new(BIN)
@@ -33,25 +35,6 @@ fn sync(st: &Station) -> std::process::Output {
     st.intake(&["sync", "--no-pull", "--json"])
         .output()
         .unwrap()
-}
-
-/// Opens a station's file as an attacker would, with the triggers out of the way.
-fn tamper(db: &std::path::Path, sql: &str) {
-    let c = Connection::open(db).unwrap();
-    let triggers: Vec<(String, String)> = c
-        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for (name, _) in &triggers {
-        c.execute_batch(&format!("DROP TRIGGER {name};")).unwrap();
-    }
-    c.execute_batch(sql).unwrap();
-    for (_, sql) in &triggers {
-        c.execute_batch(&format!("{sql};")).unwrap();
-    }
 }
 
 fn setup() -> (tempfile::TempDir, Hq, String) {

@@ -179,11 +179,8 @@ pub fn upload_all(
             ),
         };
         let _enter = span.enter();
-        match client.upload(&body) {
-            Ok(ack) if matches!(work, Work::Audit(_)) => {
-                let Work::Audit(entries) = &work else {
-                    unreachable!("matched above")
-                };
+        match (client.upload(&body), &work) {
+            (Ok(ack), Work::Audit(entries)) => {
                 let last = entries[entries.len() - 1].seq;
                 let last_id = AuditEntry::id_of(station_id, last);
                 if !ack.held.contains(&last_id) {
@@ -197,10 +194,7 @@ pub fn upload_all(
                 failures = 0;
                 last_progress = Instant::now();
             }
-            Ok(ack) => {
-                let Work::Records(batch) = &work else {
-                    unreachable!("audit answered above")
-                };
+            (Ok(ack), Work::Records(batch)) => {
                 let r = reconcile(batch, &ack.held);
                 if r.delivered.is_empty() {
                     return Err(SyncError::Protocol(format!(
@@ -229,11 +223,11 @@ pub fn upload_all(
                 failures = 0;
                 last_progress = Instant::now();
             }
-            Err(SyncError::TooLarge { message }) if size > 1 => {
+            (Err(SyncError::TooLarge { message }), _) if size > 1 => {
                 size = (size / 2).max(1);
                 warn!(batch_size = size, %message, "head office found the batch too large; sending smaller batches");
             }
-            Err(e) if e.is_retryable() => {
+            (Err(e), _) if e.is_retryable() => {
                 failures += 1;
                 report.retries += 1;
                 if last_progress.elapsed() >= retry.give_up_after {
@@ -249,7 +243,7 @@ pub fn upload_all(
                     return Err(SyncError::Stopped);
                 }
             }
-            Err(e) => return Err(e),
+            (Err(e), _) => return Err(e),
         }
     }
     records.set_last_upload_ok(Timestamp::now()).wait()?;

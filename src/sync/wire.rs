@@ -80,20 +80,11 @@ pub fn scan_to_wire(s: &ScanRecord) -> Value {
 
 /// A resolution as sent.
 pub fn resolution_to_wire(r: &Resolution, station_id: &str) -> Value {
-    let mut v = json!({
-        "kind": "resolution",
-        "resolution_id": r.id,
-        "scan_id": r.scan_id,
-        "station_id": station_id,
-        "created_at": r.created_at.to_string(),
-        "actor": r.actor,
-        "waybill": r.waybill,
-        "disposition": r.disposition,
-        "reasons": r.reasons,
-        "note": r.note,
-    });
-    if let (Some(b), Some(o)) = (r.billing.to_json(), v.as_object_mut()) {
-        o.insert("billing".into(), b);
+    // The chain's canonical content of the resolution, with where it was made and `kind`.
+    let mut v = crate::store::audit::resolution_content(r);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("kind".into(), Value::from("resolution"));
+        o.insert("station_id".into(), Value::from(station_id));
     }
     v
 }
@@ -154,16 +145,10 @@ fn parse_audit(v: Value) -> Result<(String, Received), String> {
             e.content.len()
         ));
     }
-    let id = AuditEntry::id_of(&e.station_id, e.seq);
-    let full = AuditEntry {
-        station_id: e.station_id,
-        seq: e.seq,
-        entry_kind: e.entry_kind,
-        record_id: e.record_id,
-        content: e.content,
-        hash: e.hash,
-    };
-    Ok((id, Received::Audit(Box::new(full))))
+    Ok((
+        AuditEntry::id_of(&e.station_id, e.seq),
+        Received::Audit(Box::new(e)),
+    ))
 }
 
 /// The largest audit entry content head office takes (a scan or resolution is far smaller).
